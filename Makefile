@@ -1,0 +1,37 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Shared evaluation data and reference weights (read-only); tests skip where absent.
+export BGREMOVER_SHARED ?= $(abspath ../shared)
+
+.PHONY: install run test lint bench browser-deps
+
+$(PY):
+	python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --disable-pip-version-check -q -e ".[dev]"
+	$(PIP) install --disable-pip-version-check -q --no-deps pysodmetrics==1.6.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium drives the browser tests (Playwright's own download cannot work here).
+browser-deps:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v 0
+	DEBUG=$${DEBUG:-1} $(VENV)/bin/daphne -b $(HOST) -p $(PORT) bgremover.asgi:application
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: install browser-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from editor import views
+
+urlpatterns = [
+    path("", views.upload, name="upload"),
+]
