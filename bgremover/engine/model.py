@@ -111,7 +111,7 @@ class _U2NetBase(nn.Module):
             setattr(self, f"stage{index}", self._block(spec, in_ch if index == 1 else None))
             if index < 6:
                 setattr(self, f"pool{index}{index + 1}", nn.MaxPool2d(2, stride=2, ceil_mode=True))
-        for index, spec in zip(range(5, 0, -1), self.decoder):
+        for index, spec in zip(range(5, 0, -1), self.decoder, strict=True):
             setattr(self, f"stage{index}d", self._block(spec))
         for index, channels in enumerate(self.side_channels, start=1):
             setattr(self, f"side{index}", nn.Conv2d(channels, out_ch, 3, padding=1))

@@ -1,0 +1,10 @@
+"""Settings for the test suite: production settings with the development key allowed
+and data kept out of the developer's own data directory."""
+
+import os
+import tempfile
+
+os.environ.setdefault("ALLOW_DEV_SECRET_KEY", "1")
+os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="bgremover-test-"))
+
+from bgremover.settings import *  # noqa: E402,F403
