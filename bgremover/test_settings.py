@@ -6,5 +6,7 @@ import tempfile
 
 os.environ.setdefault("ALLOW_DEV_SECRET_KEY", "1")
 os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="bgremover-test-"))
+# Importing bgremover.asgi (websocket tests) must not start job workers inside pytest.
+os.environ.setdefault("INPROCESS_WORKERS", "0")
 
 from bgremover.settings import *  # noqa: E402,F403
