@@ -32,6 +32,26 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+# The benchmark's own venvs keep rembg's pins away from the product: .venv-bench holds the
+# product plus rembg[cpu] (no conflict); rembg's CLI extra downgrades Pillow, so `rembg i`
+# gets .venv-rembg of its own. BENCH_ARGS is passed to bench.run (e.g. --quick).
+BENCH_VENV := .venv-bench
+REMBG_VENV := .venv-rembg
+
+$(BENCH_VENV)/.installed: pyproject.toml
+	python3.11 -m venv $(BENCH_VENV) 2>/dev/null || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --disable-pip-version-check -q -e ".[bench]"
+	$(BENCH_VENV)/bin/pip install --disable-pip-version-check -q --no-deps pysodmetrics==1.6.2
+	touch $@
+
+$(REMBG_VENV)/.installed:
+	python3.11 -m venv $(REMBG_VENV) 2>/dev/null || python3 -m venv $(REMBG_VENV)
+	$(REMBG_VENV)/bin/pip install --disable-pip-version-check -q "rembg[cpu,cli]==2.0.86"
+	touch $@
+
+bench: $(BENCH_VENV)/.installed $(REMBG_VENV)/.installed
+	$(BENCH_VENV)/bin/python -m bench.run --rembg-cli $(REMBG_VENV)/bin/rembg $(BENCH_ARGS)
+
 test: install browser-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
