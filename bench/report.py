@@ -1,0 +1,167 @@
+"""The issue's targets, checked against a results dict, and the plain-text tables."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+
+METHOD_LABELS = {
+    "ours_auto": "ours (matting auto)",
+    "ours_off": "ours (matting off)",
+    "rembg": "rembg 2.0.86",
+    "rembg_alpha_matting": "rembg 2.0.86 alpha_matting",
+}
+SOD_COLUMNS = ("MAE", "maxF", "S", "meanE", "wF", "IoU")
+MATTING_COLUMNS = ("SAD", "MSE", "Grad", "SAD_unknown", "MSE_unknown", "Grad_unknown")
+OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le, ">=": operator.ge, "<": operator.lt}
+GB = 1e9
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    measured: float | None  # None: not measured in this run
+    op: str
+    threshold: float
+    unit: str = ""
+    note: str = ""
+
+    @property
+    def passed(self) -> bool | None:
+        return None if self.measured is None else OPS[self.op](self.measured, self.threshold)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "measured": self.measured, "op": self.op,
+                "threshold": self.threshold, "unit": self.unit, "passed": self.passed,
+                "note": self.note}
+
+
+def _get(tree: dict, *keys: str | int) -> float | None:
+    for key in keys:
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def _cli_row(results: dict, size_mp: float, matting: str) -> dict | None:
+    for row in _get(results, "speed", "cli") or []:
+        if row["size_mp"] == size_mp and row["matting"] == matting:
+            return row
+    return None
+
+
+def targets(results: dict) -> list[Target]:
+    """Every target of the issue that this run measured, plus the ones it did not (None)."""
+    sod = ("quality", "sod", "ours_auto")
+    matting = ("quality", "matting", "ours_auto")
+    found = [
+        Target("SOD MAE", _get(results, *sod, "MAE"), "<=", 0.042),
+        Target("SOD max F", _get(results, *sod, "maxF"), ">=", 0.915),
+        Target("SOD S-measure", _get(results, *sod, "S"), ">=", 0.905),
+        Target("matting SAD", _get(results, *matting, "SAD"), "<=", 24.0),
+        Target("matting MSE", _get(results, *matting, "MSE"), "<=", 28.0),
+        Target("matting Grad (unknown band)", _get(results, *matting, "Grad_unknown"), "<=",
+               0.15, note="score.py reports gradient error ×1000; the target's unit is not "
+                          "stated, so the number is compared as reported"),
+    ]
+    in_process = [row["median_s"] for row in _get(results, "speed", "in_process") or []
+                  if row["size_mp"] == 12 and row["matting"] == "on"]
+    found.append(Target("12 MP, matting on, in-process median",
+                        in_process[0] if in_process else None, "<=", 3.0, "s"))
+    sizes = sorted({row["size_mp"] for row in _get(results, "speed", "cli") or []})
+    for size in sizes:
+        off, on = _cli_row(results, size, "off"), _cli_row(results, size, "on")
+        found.append(Target(f"CLI {size:g} MP matting off / rembg plain",
+                            off.get("ratio") if off else None, "<", 1.0, "×"))
+        found.append(Target(f"CLI {size:g} MP matting on / rembg -a",
+                            on.get("ratio") if on else None, "<=", 0.15, "×"))
+    found.append(Target("forward 320×320 (PyTorch)",
+                        _get(results, "forward", "ours_torch", "median_s"), "<=", 0.20, "s"))
+    peaks = [row["ours"]["peak_rss_mib"] * 2**20 / GB
+             for row in _get(results, "speed", "cli") or [] if row["size_mp"] == 24]
+    found.append(Target("peak RSS at 24 MP (CLI process)", max(peaks) if peaks else None, "<=",
+                        2.5, "GB"))
+    return found
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+              for row in rows]
+    return "\n".join(lines)
+
+
+def format_quality(kind: str, methods: dict[str, dict]) -> str:
+    """score.py's numbers, 4 decimals, one row per method."""
+    columns = SOD_COLUMNS if kind == "sod" else MATTING_COLUMNS
+    rows = [[METHOD_LABELS.get(name, name), *(f"{scores[c]:.4f}" for c in columns),
+             f"{scores['per_image_s']:.2f}", str(scores["items"]), str(scores["missing"])]
+            for name, scores in methods.items()]
+    return _table(["method", *columns, "s/img", "items", "missing"], rows)
+
+
+def _seconds(summary: dict | None) -> str:
+    return "-" if summary is None else f"{summary['median_s']:.2f}"
+
+
+def _rss(summary: dict | None) -> str:
+    return "-" if summary is None else f"{summary['peak_rss_mib'] * 2**20 / GB:.2f}"
+
+
+def format_speed(speed: dict) -> str:
+    parts = []
+    if speed.get("cli"):
+        rows = [[f"{row['size_mp']:g}", row["dimensions"], row["matting"],
+                 _seconds(row["ours"]), _rss(row["ours"]), _seconds(row.get("rembg")),
+                 _rss(row.get("rembg")), f"{row['ratio']:.3f}" if "ratio" in row else "-"]
+                for row in speed["cli"]]
+        parts.append("Whole process (removebg CLI vs rembg i), median s, peak RSS GB\n" + _table(
+            ["MP", "size", "matting", "ours s", "ours GB", "rembg s", "rembg GB", "ratio"], rows))
+    if speed.get("in_process"):
+        rows = [[f"{row['size_mp']:g}", row["matting"], f"{row['median_s']:.2f}",
+                 " ".join(f"{s:.2f}" for s in row["runs_s"])] for row in speed["in_process"]]
+        parts.append("In-process end-to-end, ours (warm: model loaded, numba compiled)\n"
+                     + _table(["MP", "matting", "median s", "runs s"], rows))
+    return "\n\n".join(parts)
+
+
+def format_forward(forward: dict) -> str:
+    rows = [[name, f"{forward[key]['median_s'] * 1000:.1f}",
+             f"{forward[key]['gflop_per_s']:.1f}"]
+            for key, name in (("ours_torch", "ours (PyTorch)"),
+                              ("rembg_onnxruntime", "rembg (ONNX Runtime)"))
+            if key in forward]
+    return (f"Network forward at 320×320 ({forward['gflop_counted']:.2f} GFLOP counted: "
+            f"2 × {forward['gmac_counted']:.2f} G conv MACs; quoted "
+            f"{forward['gflop_quoted']})\n" + _table(["path", "median ms", "GFLOP/s"], rows))
+
+
+def format_targets(found: list[Target]) -> str:
+    rows = []
+    for target in found:
+        verdict = {True: "PASS", False: "FAIL", None: "n/a"}[target.passed]
+        measured = "-" if target.measured is None else f"{target.measured:.4g}"
+        rows.append([target.name, measured, f"{target.op} {target.threshold:g} {target.unit}",
+                     verdict])
+    notes = [f"note: {t.name}: {t.note}" for t in found if t.note]
+    return "\n".join([_table(["target", "measured", "goal", "result"], rows), *notes])
+
+
+def format_report(results: dict) -> str:
+    parts = []
+    for kind, title in (("sod", "SOD (eval/sod)"), ("matting", "Matting (eval/matting, "
+                                                               "unknown = trimaps_large band)")):
+        methods = _get(results, "quality", kind)
+        if methods:
+            parts.append(f"{title}\n{format_quality(kind, methods)}")
+    if results.get("speed"):
+        parts.append(format_speed(results["speed"]))
+    if results.get("forward"):
+        parts.append(format_forward(results["forward"]))
+    parts.append("Targets\n" + format_targets(targets(results)))
+    return "\n\n".join(parts)

@@ -1,0 +1,198 @@
+"""``python -m bench.run``: quality and speed, ours vs rembg 2.0.86 on the same u2netp weights.
+
+    python -m bench.run [--quick] [--only quality|speed] [--repeats N] [--json PATH]
+
+Prints the tables and writes every number to ``bench/results/latest.json``. The shared
+data comes from ``$BGREMOVER_SHARED`` (default ``../shared``). ``make bench`` runs it in
+``.venv-bench`` with rembg's CLI from ``.venv-rembg``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import forward, ours, quality, rembg_runner, report, speed
+from bench.data import REPO_ROOT, EvalSplit, load_scorer, make_subset, shared_root, spread
+
+DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "latest.json"
+REMBG_HOME = REPO_ROOT / "bench" / "results" / "rembg_home"
+DEFAULT_PHOTO = "dis5k_1-Accessories-1-Bag-2339506821_83cf9f1d22_o"  # 5 MP, the largest photo
+QUICK_SOD, QUICK_MATTING = 8, 3
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke run: {QUICK_SOD} SOD and {QUICK_MATTING} matting items, "
+                             "1 MP only, one repeat, 5 forward passes")
+    parser.add_argument("--only", choices=["quality", "speed"],
+                        help="run one half (speed includes the forward timing)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs per speed measurement of ours and plain rembg (median quoted)")
+    parser.add_argument("--rembg-matting-repeats", type=int, default=1,
+                        help="runs of rembg -a per size (about 50 s and 7 GB each at 12-24 MP)")
+    parser.add_argument("--no-rembg", action="store_true", help="leave rembg out entirely")
+    parser.add_argument("--no-rembg-matting-speed", action="store_true",
+                        help="skip the slow rembg -a process runs (its quality is still scored)")
+    parser.add_argument("--sizes", default="1,12,24",
+                        help="megapixel sizes for the speed runs, comma-separated")
+    parser.add_argument("--photo", default=DEFAULT_PHOTO,
+                        help="stem of the eval/sod image resampled for the speed runs")
+    parser.add_argument("--sod-limit", type=int, help="score only N SOD items (spread evenly)")
+    parser.add_argument("--matting-limit", type=int, help="score only N matting items")
+    parser.add_argument("--forward-repeats", type=int, default=20,
+                        help="timed 320×320 forward passes (after 3 warm-up passes)")
+    parser.add_argument("--rembg-cli", default=shutil.which("rembg"),
+                        help="rembg executable with the CLI extra (make bench: .venv-rembg)")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sod_limit = args.sod_limit or QUICK_SOD
+        args.matting_limit = args.matting_limit or QUICK_MATTING
+        args.sizes = "1"
+        args.repeats = 1
+        args.forward_repeats = 5
+    try:
+        args.sizes = [float(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--sizes must be numbers separated by commas, got {args.sizes!r}")
+    if args.repeats < 1 or args.rembg_matting_repeats < 0 or args.forward_repeats < 1:
+        parser.error("--repeats and --forward-repeats must be ≥ 1, --rembg-matting-repeats ≥ 0")
+    if not args.no_rembg and not rembg_runner.rembg_available():
+        parser.error("rembg is not importable in this Python: run in .venv-bench "
+                     "(make bench) or pass --no-rembg")
+    return args
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def eval_split(shared: Path, args: argparse.Namespace, workdir: Path) -> EvalSplit:
+    full = EvalSplit(shared / "eval")
+    if args.sod_limit is None and args.matting_limit is None:
+        return full
+    sod = [p.stem for p in full.sod_images]
+    matting = [p.stem for p in full.matting_images]
+    return make_subset(full, workdir / "eval", spread(sod, args.sod_limit or len(sod)),
+                       spread(matting, args.matting_limit or len(matting)))
+
+
+def run_quality(args: argparse.Namespace, shared: Path, workdir: Path,
+                cutter: rembg_runner.RembgCutter | None) -> dict:
+    weights = shared / "models" / "u2netp.pth"
+    split = eval_split(shared, args, workdir)
+    ours_methods = {"ours_auto": ours.predictor(weights, "auto"),
+                    "ours_off": ours.predictor(weights, "off")}
+    methods = {"sod": dict(ours_methods), "matting": dict(ours_methods)}
+    if cutter is not None:
+        methods["sod"]["rembg"] = lambda p: cutter.alpha(p, alpha_matting=False)
+        methods["matting"]["rembg"] = lambda p: cutter.alpha(p, alpha_matting=False)
+        methods["matting"]["rembg_alpha_matting"] = lambda p: cutter.alpha(p, alpha_matting=True)
+    return quality.run_quality(methods, split, load_scorer(shared), workdir / "predictions", log)
+
+
+def run_speed(args: argparse.Namespace, shared: Path, workdir: Path,
+              onnx: Path | None) -> dict:
+    weights = shared / "models" / "u2netp.pth"
+    source = shared / "eval" / "sod" / "images" / f"{args.photo}.jpg"
+    if not source.is_file():
+        raise SystemExit(f"--photo {args.photo!r}: no such image {source}")
+    out_dir = workdir / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # manage.py refuses the development secret key unless told it is a private machine.
+    ours_env = {**os.environ, "ALLOW_DEV_SECRET_KEY": "1"}
+    cli_rows, in_process_rows = [], []
+    for size in args.sizes:
+        photo = workdir / "photos" / f"{size:g}mp.jpg"
+        width, height = speed.upscale_to_megapixels(source, size, photo)
+        for matting in ("off", "on"):
+            log(f"speed: {size:g} MP ({width}×{height}), matting {matting}, processes")
+            with_matting = matting == "on"
+            their_repeats = args.rembg_matting_repeats if with_matting else args.repeats
+            if onnx is None or (with_matting and args.no_rembg_matting_speed):
+                their_repeats = 0
+            row = speed.compare_processes(
+                ours.cli_command(sys.executable, photo, out_dir, weights, matting),
+                rembg_runner.cli_command(args.rembg_cli, photo, out_dir / "rembg.png", onnx,
+                                         alpha_matting=with_matting) if their_repeats else None,
+                args.repeats, their_repeats,
+                ours_env=ours_env, theirs_env=rembg_runner.rembg_env(REMBG_HOME))
+            cli_rows.append({"size_mp": size, "dimensions": f"{width}×{height}",
+                             "matting": matting, **row})
+            log(f"speed: {size:g} MP, matting {matting}, in-process")
+            run = ours.end_to_end(weights, matting, photo, out_dir / "in_process.png")
+            in_process_rows.append({"size_mp": size, "matting": matting,
+                                    **speed.time_calls(run, args.repeats)})
+    return {"photo": args.photo, "cli": cli_rows, "in_process": in_process_rows}
+
+
+def run_forward(args: argparse.Namespace, shared: Path,
+                cutter: rembg_runner.RembgCutter | None) -> dict:
+    model, torch_pass = ours.network_forward(shared / "models" / "u2netp.pth")
+    macs = forward.count_conv_macs(model)
+    gflop = 2 * macs / 1e9
+    result = {"gmac_counted": macs / 1e9, "gflop_counted": gflop, "gflop_quoted": 39.5,
+              "ours_torch": forward.time_forward(torch_pass, gflop, args.forward_repeats)}
+    if cutter is not None:
+        result["rembg_onnxruntime"] = forward.time_forward(cutter.forward, gflop,
+                                                           args.forward_repeats)
+    return result
+
+
+def versions() -> dict:
+    import numpy
+    import PIL
+    import torch
+
+    found = {"python": platform.python_version(), "torch": torch.__version__,
+             "numpy": numpy.__version__, "pillow": PIL.__version__}
+    for name in ("onnxruntime", "rembg", "pymatting", "numba"):
+        try:
+            found[name] = __import__(name).__version__
+        except ImportError:
+            continue
+    return found
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    shared = shared_root()
+    results: dict = {"meta": {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m bench.run", *(sys.argv[1:] if argv is None else argv)]),
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
+        "shared": str(shared), "quick": args.quick, "repeats": args.repeats,
+        "rembg_matting_repeats": args.rembg_matting_repeats, "versions": versions()}}
+    onnx = None if args.no_rembg else rembg_runner.prepare_home(
+        shared / "models" / "u2netp.onnx", REMBG_HOME)
+    cutter = None if onnx is None else rembg_runner.RembgCutter(onnx)
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
+        if args.only in (None, "quality"):
+            results["quality"] = run_quality(args, shared, workdir, cutter)
+        if args.only in (None, "speed"):
+            if onnx is not None and not args.rembg_cli:
+                raise SystemExit("rembg's CLI not found: pass --rembg-cli (make bench uses "
+                                 ".venv-rembg/bin/rembg) or --no-rembg")
+            results["speed"] = run_speed(args, shared, workdir, onnx)
+            results["forward"] = run_forward(args, shared, cutter)
+    results["targets"] = [t.as_dict() for t in report.targets(results)]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(report.format_report(results))
+    print(f"\nresults written to {args.json}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

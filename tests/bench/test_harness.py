@@ -1,0 +1,109 @@
+"""The benchmark harness: its scores are score.py's, its photos have the asked-for size,
+its process measurements see the child's memory, and its results file has every section."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from bench import quality, report, speed
+from bench.data import EvalSplit, load_scorer, make_subset, spread
+
+SOD_ITEMS = ["ecssd_0557", "ecssd_0774", "dis5k_1-Accessories-1-Bag-2339506821_83cf9f1d22_o"]
+MATTING_ITEMS = ["alphamatting_GT02", "alphamatting_GT04", "alphamatting_GT27"]
+
+
+def degraded_truth(truth_dir: Path):
+    """A plausible imperfect prediction: the ground truth blurred and shifted by a few pixels."""
+
+    def predict(image: Path) -> np.ndarray:
+        with Image.open(truth_dir / f"{image.stem}.png") as truth:
+            alpha = np.asarray(truth.convert("L"), dtype=np.float32)
+        soft = ndimage.shift(ndimage.gaussian_filter(alpha, 3.0), (4, -3), mode="nearest")
+        return np.clip(np.round(soft), 0, 255).astype(np.uint8)
+
+    return predict
+
+
+def score_cli(shared_dir: Path, *args: str) -> dict:
+    done = subprocess.run([sys.executable, str(shared_dir / "tools" / "score.py"), *args,
+                           "--json"], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def test_table_numbers_are_score_py_cli_numbers(shared_dir: Path, eval_dir: Path,
+                                                tmp_path: Path):
+    split = make_subset(EvalSplit(eval_dir), tmp_path / "eval", SOD_ITEMS, MATTING_ITEMS)
+    methods = {"sod": {"blurred": degraded_truth(split.sod_masks)},
+               "matting": {"blurred": degraded_truth(split.matting_alpha)}}
+    results = quality.run_quality(methods, split, load_scorer(shared_dir), tmp_path / "pred",
+                                  log=lambda _: None)
+
+    reference = {
+        "sod": score_cli(shared_dir, "sod", "--pred", str(tmp_path / "pred" / "sod" / "blurred"),
+                         "--gt", str(split.sod_masks)),
+        "matting": score_cli(shared_dir, "matting", "--pred",
+                             str(tmp_path / "pred" / "matting" / "blurred"),
+                             "--gt", str(split.matting_alpha),
+                             "--trimaps", str(split.matting_trimaps)),
+    }
+    for kind, columns in (("sod", report.SOD_COLUMNS), ("matting", report.MATTING_COLUMNS)):
+        ours = results[kind]["blurred"]
+        assert reference[kind]["items"] == 3 and reference[kind]["missing"] == 0
+        for key, value in reference[kind].items():
+            assert ours[key] == value, (kind, key)
+        table_row = report.format_quality(kind, results[kind]).splitlines()[2].split()
+        assert table_row[1:1 + len(columns)] == [f"{reference[kind][c]:.4f}" for c in columns]
+    # The degraded prediction is imperfect, so the metrics are not at their trivial values.
+    assert 0 < results["sod"]["blurred"]["MAE"] < 0.2
+    assert results["matting"]["blurred"]["SAD"] > 0
+
+
+@pytest.mark.parametrize("megapixels", [1.0, 2.5])
+def test_upscaled_photo_has_the_requested_pixel_count_and_aspect(eval_dir: Path,
+                                                                 tmp_path: Path,
+                                                                 megapixels: float):
+    source = eval_dir / "sod" / "images" / "ecssd_0557.jpg"  # the grayscale JPEG
+    dst = tmp_path / "photo.jpg"
+    width, height = speed.upscale_to_megapixels(source, megapixels, dst)
+    with Image.open(source) as original, Image.open(dst) as written:
+        assert written.format == "JPEG" and written.mode == "RGB"
+        assert written.size == (width, height)
+        assert abs(width * height / (megapixels * 1e6) - 1) < 0.005
+        assert abs(width / height - original.width / original.height) < 0.01
+
+
+def test_process_peak_rss_is_that_childs_own():
+    allocate = "import numpy; a = numpy.ones(300 * 2**20 // 8); print(a.sum())"
+    big = speed.run_process([sys.executable, "-c", allocate])
+    small = speed.run_process([sys.executable, "-c", "pass"])
+    assert big.peak_rss_bytes > 300 * 2**20
+    assert small.peak_rss_bytes < 50 * 2**20
+    assert big.seconds > 0 and small.seconds > 0
+
+
+def test_failing_process_reports_its_output():
+    with pytest.raises(RuntimeError, match="(?s)exited with 3.*boom"):
+        speed.run_process([sys.executable, "-c", "print('boom'); raise SystemExit(3)"])
+
+
+def test_spread_takes_evenly_spaced_items():
+    assert spread(list("abcdefghij"), 3) == ["a", "d", "g"]
+    assert spread(list("abc"), 5) == ["a", "b", "c"]
+
+
+def test_targets_compare_inclusively_and_mark_unmeasured_ones():
+    results = {"quality": {"sod": {"ours_auto": {"MAE": 0.042, "maxF": 0.9, "S": 0.95}}}}
+    verdicts = {t.name: t.passed for t in report.targets(results)}
+    assert verdicts["SOD MAE"] is True
+    assert verdicts["SOD max F"] is False
+    assert verdicts["SOD S-measure"] is True
+    assert verdicts["matting SAD"] is None
+    assert verdicts["forward 320×320 (PyTorch)"] is None
