@@ -1,0 +1,168 @@
+"""What people upload, the jobs that process it and what those jobs produce.
+
+The database is the source of truth for job state: the websocket and the status URL both
+read it, so a reload or a late subscriber never misses how a job ended.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+# Stage names in the order the engine reports them (see notes/CONTRACT.md), with labels.
+STAGES: dict[str, str] = {
+    "queued": "Waiting for a free worker",
+    "decoding": "Decoding",
+    "segmenting": "Finding the subject",
+    "refining": "Refining edges",
+    "matting": "Matting hair and fine detail",
+    "composing": "Composing",
+    "encoding": "Encoding",
+    "saving": "Saving",
+    "done": "Done",
+}
+
+
+def default_expiry() -> timezone.datetime:
+    return timezone.now() + timedelta(hours=settings.RETENTION_HOURS)
+
+
+def image_folder(image_id: uuid.UUID) -> str:
+    """Storage folder holding everything that belongs to one uploaded image."""
+    return f"images/{image_id}"
+
+
+def _original_path(instance: Image, filename: str) -> str:
+    return f"{image_folder(instance.id)}/{filename}"
+
+
+def _background_path(instance: Image, filename: str) -> str:
+    return f"{image_folder(instance.id)}/{filename}"
+
+
+def _result_path(instance: Result, filename: str) -> str:
+    return f"{image_folder(instance.job.image_id)}/{instance.job_id}/{filename}"
+
+
+class ImageQuerySet(models.QuerySet["Image"]):
+    def owned_by(self, owner: str) -> ImageQuerySet:
+        return self.filter(owner=owner)
+
+
+class Image(models.Model):
+    """An uploaded photo and its owner's custom background, kept until ``expires_at``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.CharField(max_length=64, db_index=True)
+    original = models.FileField(upload_to=_original_path, max_length=255)
+    original_name = models.CharField(max_length=255)
+    size_bytes = models.PositiveBigIntegerField()
+    format = models.CharField(max_length=16)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    # An uploaded custom background for the editor (optional).
+    background = models.FileField(upload_to=_background_path, max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(default=default_expiry, db_index=True)
+
+    objects = ImageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.id})"
+
+    @property
+    def stem(self) -> str:
+        """The uploaded file's name without its extension, for download names."""
+        name = self.original_name.rsplit(".", 1)[0] if "." in self.original_name else ""
+        return name or "image"
+
+    def latest_job(self) -> Job | None:
+        return self.jobs.order_by("-created_at").first()
+
+    def latest_result(self) -> Result | None:
+        return (
+            Result.objects.filter(job__image=self, job__status=Job.Status.DONE)
+            .select_related("job")
+            .order_by("-job__created_at")
+            .first()
+        )
+
+
+class Job(models.Model):
+    """One run of the engine over an image: queued → running → done | failed."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Matting(models.TextChoices):
+        AUTO = "auto", "Automatic"
+        ON = "on", "On"
+        OFF = "off", "Off"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="jobs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=32, default="queued")
+    percent = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    matting = models.CharField(max_length=8, choices=Matting.choices, default=Matting.AUTO)
+    # The django-tasks result id, so an operator can find the task behind a job.
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"job {self.id} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def stage_label(self) -> str:
+        return STAGES.get(self.stage, self.stage.capitalize())
+
+
+class Result(models.Model):
+    """The files a finished job produced. The full-resolution RGBA cut-out is the source
+    every download is rendered from; the previews are smaller copies for the browser."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="result")
+    cutout = models.FileField(upload_to=_result_path, max_length=255)
+    mask = models.FileField(upload_to=_result_path, max_length=255)
+    # Browser-friendly copies (the original may be HEIC or TIFF, which browsers cannot show).
+    preview_original = models.FileField(upload_to=_result_path, max_length=255)
+    preview_cutout = models.FileField(upload_to=_result_path, max_length=255)
+    thumb_original = models.FileField(upload_to=_result_path, max_length=255)
+    thumb_cutout = models.FileField(upload_to=_result_path, max_length=255)
+    # Bounding box of the subject (alpha > 0) in full-resolution pixels: left, top, right, bottom.
+    subject_box = models.JSONField(default=list)
+    notes = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"result of {self.job_id}"
+
+    def files(self) -> list[models.fields.files.FieldFile]:
+        return [
+            self.cutout,
+            self.mask,
+            self.preview_original,
+            self.preview_cutout,
+            self.thumb_original,
+            self.thumb_cutout,
+        ]

@@ -1,0 +1,176 @@
+"""Job state as the browser sees it, and how it travels: the Job row first, then the job's
+channel group (``job-<uuid>``) for anyone watching live.
+
+The in-memory channel layer is not thread-safe, so when job workers run as threads inside
+the web server (the embedded default) events are handed to the server's event loop, which
+``bind_server_loop`` records. Elsewhere (``manage.py db_worker``) they are sent directly;
+with the in-memory layer nobody in that process listens, and browsers fall back to polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from typing import TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.urls import reverse
+from django.utils import timezone
+
+from editor.models import Job
+
+logger = logging.getLogger(__name__)
+
+# Write the Job row at most on each stage change or this many percent of progress.
+PERCENT_STEP = 5
+# How long a worker waits for the server loop to accept an event before giving up on it.
+PUBLISH_TIMEOUT_S = 5.0
+
+
+class JobUrls(TypedDict):
+    status: str
+    socket: str
+    editor: str
+    thumb_original: str | None
+    thumb_cutout: str | None
+
+
+class JobState(TypedDict):
+    """One snapshot of a job, sent on connect, on every event and by the status URL."""
+
+    job: str
+    image: str
+    status: str
+    stage: str
+    stage_label: str
+    percent: int
+    error: str
+    finished: bool
+    urls: JobUrls
+
+
+def job_group(job_id: uuid.UUID | str) -> str:
+    return f"job-{job_id}"
+
+
+def job_state(job: Job) -> JobState:
+    done = job.status == Job.Status.DONE
+    return {
+        "job": str(job.id),
+        "image": str(job.image_id),
+        "status": job.status,
+        "stage": job.stage,
+        "stage_label": job.stage_label,
+        "percent": int(job.percent),
+        "error": job.error,
+        "finished": job.finished,
+        "urls": {
+            "status": reverse("editor:job-status", args=[job.id]),
+            "socket": f"/ws/jobs/{job.id}/",
+            "editor": reverse("editor:image", args=[job.image_id]),
+            "thumb_original": reverse("editor:job-file", args=[job.id, "thumb-original"])
+            if done
+            else None,
+            "thumb_cutout": reverse("editor:job-file", args=[job.id, "thumb-cutout"])
+            if done
+            else None,
+        },
+    }
+
+
+_server_loop: asyncio.AbstractEventLoop | None = None
+_server_loop_lock = threading.Lock()
+
+
+def bind_server_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Record the web server's event loop: in-process workers publish through it."""
+    global _server_loop
+    with _server_loop_lock:
+        _server_loop = loop
+
+
+def publish(state: JobState) -> None:
+    """Send a job snapshot to everyone subscribed to the job. Never raises: a lost live
+    event only delays the browser until its next event or poll."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": "job.state", "state": state}
+    group = job_group(state["job"])
+    try:
+        loop = _server_loop
+        if loop is not None and loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+            future.result(timeout=PUBLISH_TIMEOUT_S)
+        else:
+            async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        logger.exception("could not publish progress of job %s", state["job"])
+
+
+class JobGone(Exception):
+    """The job's row was deleted (its image was deleted) while the job ran."""
+
+
+def save_and_publish(job: Job, fields: list[str]) -> None:
+    updated = Job.objects.filter(pk=job.pk).update(**{name: getattr(job, name) for name in fields})
+    if not updated:
+        raise JobGone(str(job.pk))
+    publish(job_state(job))
+
+
+class ProgressReporter:
+    """The engine's progress callback for one job: ``reporter(stage, fraction)``.
+
+    ``span(start, end)`` gives a callback that maps an engine call's own 0..1 onto part of
+    the job's bar, so several engine calls fill one bar. Database writes are throttled.
+    """
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self._written_percent = job.percent
+        self._written_stage = job.stage
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        percent = max(0, min(100, round(fraction * 100)))
+        # The bar never moves backwards, even if an engine call restarts its own count.
+        percent = max(percent, self.job.percent)
+        self.job.stage = stage
+        self.job.percent = percent
+        if stage != self._written_stage or percent - self._written_percent >= PERCENT_STEP:
+            self._written_stage = stage
+            self._written_percent = percent
+            save_and_publish(self.job, ["stage", "percent"])
+
+    def span(self, start: float, end: float) -> Callable[[str, float], None]:
+        def report(stage: str, fraction: float) -> None:
+            self(stage, start + (end - start) * max(0.0, min(1.0, fraction)))
+
+        return report
+
+    def start(self) -> None:
+        self.job.status = Job.Status.RUNNING
+        self.job.stage = "decoding"
+        self.job.percent = 0
+        self.job.started_at = timezone.now()
+        self._written_stage, self._written_percent = self.job.stage, 0
+        save_and_publish(self.job, ["status", "stage", "percent", "started_at"])
+
+    def succeed(self) -> None:
+        self.job.status = Job.Status.DONE
+        self.job.stage = "done"
+        self.job.percent = 100
+        self.job.error = ""
+        self.job.finished_at = timezone.now()
+        save_and_publish(self.job, ["status", "stage", "percent", "error", "finished_at"])
+
+    def fail(self, reason: str) -> None:
+        self.job.status = Job.Status.FAILED
+        self.job.error = reason
+        self.job.finished_at = timezone.now()
+        save_and_publish(self.job, ["status", "error", "finished_at"])
+
