@@ -1,0 +1,81 @@
+// Follow one job's state: websocket first, polling the JSON status URL as a fallback.
+//
+// The server sends the job's current state from the database as soon as the socket opens,
+// then every progress event. If the socket cannot connect or drops, we poll instead; and
+// if it stays silent for a while (a worker in another process cannot reach this server's
+// in-memory channel layer) we poll once to catch up.
+
+const POLL_MS = 1000;
+const SILENCE_MS = 4000;
+
+function socketUrl(path) {
+  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${window.location.host}${path}`;
+}
+
+// Calls onState(state) with each new snapshot until the job is finished. Returns stop().
+export function watchJob(state, onState) {
+  let stopped = false;
+  let socket = null;
+  let pollTimer = null;
+  let silenceTimer = null;
+
+  const stop = () => {
+    stopped = true;
+    clearTimeout(pollTimer);
+    clearTimeout(silenceTimer);
+    if (socket) socket.close();
+  };
+
+  const deliver = (next) => {
+    if (stopped) return;
+    onState(next);
+    if (next.finished) stop();
+  };
+
+  const fetchState = async () => {
+    try {
+      const response = await fetch(state.urls.status, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (response.ok) deliver(await response.json());
+    } catch {
+      // Network hiccup: the next poll tries again.
+    }
+  };
+
+  const poll = async () => {
+    await fetchState();
+    if (!stopped) pollTimer = setTimeout(poll, POLL_MS);
+  };
+
+  const armSilenceCheck = () => {
+    clearTimeout(silenceTimer);
+    silenceTimer = setTimeout(async () => {
+      await fetchState();
+      if (!stopped) armSilenceCheck();
+    }, SILENCE_MS);
+  };
+
+  onState(state);
+  if (state.finished) return stop;
+
+  try {
+    socket = new WebSocket(socketUrl(state.urls.socket));
+  } catch {
+    poll();
+    return stop;
+  }
+  socket.addEventListener("message", (event) => {
+    armSilenceCheck();
+    deliver(JSON.parse(event.data));
+  });
+  socket.addEventListener("open", armSilenceCheck);
+  socket.addEventListener("close", () => {
+    socket = null;
+    clearTimeout(silenceTimer);
+    if (!stopped && pollTimer === null) poll();
+  });
+  return stop;
+}
