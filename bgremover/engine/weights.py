@@ -195,6 +195,10 @@ def expected_layout(architecture: str) -> dict[str, tuple[int, ...]]:
     return {key: tuple(value.shape) for key, value in module.state_dict().items()}
 
 
+class _BadFile(Exception):
+    """Why a file is not usable weights, worded to follow the file's name."""
+
+
 def _fix_hint(spec: ModelSpec | None, explicit: bool) -> str:
     if explicit:
         where = "Check the path you gave"
@@ -206,30 +210,28 @@ def _fix_hint(spec: ModelSpec | None, explicit: bool) -> str:
     )
 
 
-def _read_checkpoint(path: Path, spec: ModelSpec | None, explicit: bool) -> dict[str, torch.Tensor]:
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The state dict stored in ``path``, unwrapped from ``{"state_dict": …}`` and a
-    DataParallel ``module.`` prefix; WeightsError for anything that is not one."""
+    DataParallel ``module.`` prefix; _BadFile for anything that is not one."""
     if not path.exists():
-        raise WeightsError(f"No weights file at {path}. {_fix_hint(spec, explicit)}")
+        raise _BadFile("does not exist")
     if not path.is_file():
-        raise WeightsError(f"{path} is not a file. {_fix_hint(spec, explicit)}")
+        raise _BadFile("is not a file")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, …
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(
-            f"{path} is not a readable PyTorch weights file; it may be truncated or corrupt "
-            f"({reason[:200]}). {_fix_hint(spec, explicit)}"
-        ) from exc
+        # torch's first sentence names the fault (the rest is advice for developers); bare
+        # tokens such as a KeyError's "101" say nothing to a person and are left out.
+        reason = (str(exc).strip().splitlines() or [""])[0].split(". ")[0]
+        detail = f" ({reason[:200]})" if " " in reason else ""
+        raise _BadFile("is not a readable PyTorch weights file; it may be truncated or "
+                       f"corrupt{detail}") from exc
     if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
         loaded = loaded["state_dict"]
     if not isinstance(loaded, Mapping) or not loaded or not all(
         isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in loaded.items()
     ):
-        raise WeightsError(
-            f"{path} does not contain a model state dict (found {type(loaded).__name__}). "
-            f"{_fix_hint(spec, explicit)}"
-        )
+        raise _BadFile(f"does not contain a model state dict (found {type(loaded).__name__})")
     state = dict(loaded)
     if all(key.startswith("module.") for key in state):
         state = {key.removeprefix("module."): value for key, value in state.items()}
@@ -254,37 +256,35 @@ def _layout_problems(state: Mapping[str, torch.Tensor], architecture: str) -> li
     return problems
 
 
-def _check_layout(state: Mapping[str, torch.Tensor], spec: ModelSpec, path: Path,
-                  explicit: bool) -> None:
+def _checked_state(path: Path, spec: ModelSpec | None) -> tuple[dict[str, torch.Tensor],
+                                                                ModelSpec]:
+    """The file's state dict and the spec it fits: ``spec``'s architecture when given, else
+    whichever architecture the layout matches. _BadFile says what is wrong otherwise."""
+    state = _read_state_dict(path)
+    if spec is None:
+        for architecture in ARCHITECTURES:
+            if not _layout_problems(state, architecture):
+                return state, MODELS[architecture]
+        raise _BadFile("holds neither U²-Net nor U²-NetP weights (its keys and shapes match "
+                       "no known architecture)")
     problems = _layout_problems(state, spec.architecture)
-    if not problems:
-        return
-    others = [arch for arch in ARCHITECTURES
-              if arch != spec.architecture and not _layout_problems(state, arch)]
-    looks_like = f" It looks like {others[0]} weights." if others else ""
-    raise WeightsError(
-        f"{path} does not hold {spec.architecture} weights for model {spec.name!r}: "
-        f"{'; '.join(problems)}.{looks_like} {_fix_hint(spec, explicit)}"
-    )
-
-
-def _spec_for_layout(state: Mapping[str, torch.Tensor], path: Path) -> ModelSpec:
-    for architecture in ARCHITECTURES:
-        if not _layout_problems(state, architecture):
-            return MODELS[architecture]
-    raise WeightsError(
-        f"{path} holds neither U²-Net nor U²-NetP weights (its keys and shapes match no known "
-        "architecture). Check the path you gave."
-    )
+    if problems:
+        others = [arch for arch in ARCHITECTURES
+                  if arch != spec.architecture and not _layout_problems(state, arch)]
+        looks_like = f". It looks like {others[0]} weights" if others else ""
+        raise _BadFile(f"does not hold {spec.architecture} weights for model {spec.name!r}: "
+                       f"{'; '.join(problems)}{looks_like}")
+    return state, spec
 
 
 def read_weights(path: str | os.PathLike[str], spec: ModelSpec) -> dict[str, torch.Tensor]:
     """The state dict in ``path``, checked against ``spec``'s architecture; WeightsError
     (naming the file and the fix) when it is missing, unreadable or of another layout."""
     path = Path(path)
-    state = _read_checkpoint(path, spec, explicit=False)
-    _check_layout(state, spec, path, explicit=False)
-    return state
+    try:
+        return _checked_state(path, spec)[0]
+    except _BadFile as exc:
+        raise WeightsError(f"{path} {exc}. {_fix_hint(spec, explicit=False)}") from exc
 
 
 # --- downloading -------------------------------------------------------------------------
@@ -502,13 +502,11 @@ def download_weights(
                     f"{manual}"
                 )
         else:
-            state = _read_checkpoint(temp, spec, explicit=False)
-            problems = _layout_problems(state, spec.architecture)
-            if problems:
-                raise WeightsError(
-                    f"The downloaded {spec.filename} is not {spec.architecture} weights "
-                    f"({'; '.join(problems)}); it was deleted. {manual}"
-                )
+            try:
+                _checked_state(temp, spec)
+            except _BadFile as exc:
+                raise WeightsError(f"The file downloaded from {url} {exc}; it was deleted. "
+                                   f"{manual}") from exc
         temp.chmod(0o644)
         os.replace(temp, final)
     finally:
@@ -622,10 +620,10 @@ def load_model(
         if not _threads_configured:
             configure_torch_threads()
             _threads_configured = True
-        state = _read_checkpoint(weights_path, spec, explicit)
-        if spec is None:
-            spec = _spec_for_layout(state, weights_path)
-        _check_layout(state, spec, weights_path, explicit)
+        try:
+            state, spec = _checked_state(weights_path, spec)
+        except _BadFile as exc:
+            raise WeightsError(f"{weights_path} {exc}. {_fix_hint(spec, explicit)}") from exc
         module = ARCHITECTURES[spec.architecture]()
         module.load_state_dict(state, strict=True)
         try:

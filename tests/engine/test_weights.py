@@ -284,7 +284,8 @@ def test_without_a_checksum_the_download_is_checked_by_layout(serve, random_u2ne
     good = weights.download_weights(u2netp_spec(f"{server.url}/u2netp.pth", None), tmp_path / "a")
     assert good.read_bytes() == random_u2netp.read_bytes()
 
-    with pytest.raises(WeightsError, match="not a readable PyTorch weights file"):
+    with pytest.raises(WeightsError, match="downloaded from .*/bad/u2netp.pth is not a readable "
+                                           "PyTorch weights file.*it was deleted"):
         weights.download_weights(u2netp_spec("unused", None), tmp_path / "b",
                                  base_url=f"{server.url}/bad")
     assert list((tmp_path / "b").iterdir()) == []
@@ -351,13 +352,16 @@ def _bad_weight_files(shared: Path, directory: Path) -> dict[str, tuple[Path, st
     text = directory / "notes.pth"
     text.write_text("these are not weights\n" * 50)
     made["not torch"] = (text, "not a readable PyTorch weights file")
-    made["missing"] = (directory / "absent.pth", "No weights file at")
+    empty = directory / "empty.pth"
+    empty.touch()
+    made["empty"] = (empty, "not a readable PyTorch weights file")
+    made["missing"] = (directory / "absent.pth", "absent.pth does not exist")
     made["a directory"] = (directory, "is not a file")
     return made
 
 
 @pytest.mark.parametrize("case", ["wrong keys", "not a state dict", "truncated", "not torch",
-                                  "missing", "a directory"])
+                                  "empty", "missing", "a directory"])
 def test_unusable_explicit_files_raise_one_clear_error(case, u2netp_weights, tmp_path):
     path, expected = _bad_weight_files(u2netp_weights, tmp_path)[case]
     with pytest.raises(WeightsError) as raised:
@@ -389,7 +393,8 @@ def test_file_of_unknown_name_is_recognised_by_its_layout(u2netp_weights, tmp_pa
     assert weights.load_model(path=copy, device="cpu").name == "u2netp"
     text = tmp_path / "other.pth"
     torch.save({"fc.weight": torch.zeros(2, 2)}, text)
-    with pytest.raises(WeightsError, match="neither U²-Net nor U²-NetP"):
+    with pytest.raises(WeightsError, match="other.pth holds neither U²-Net nor U²-NetP.*"
+                                           "Check the path you gave."):
         weights.load_model(path=text, device="cpu")
 
 
