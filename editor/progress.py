@@ -37,6 +37,7 @@ class JobUrls(TypedDict):
     editor: str
     thumb_original: str | None
     thumb_cutout: str | None
+    cutout: str | None
 
 
 class JobState(TypedDict):
@@ -78,6 +79,7 @@ def job_state(job: Job) -> JobState:
             "thumb_cutout": reverse("editor:job-file", args=[job.id, "thumb-cutout"])
             if done
             else None,
+            "cutout": reverse("editor:job-file", args=[job.id, "cutout"]) if done else None,
         },
     }
 
@@ -173,4 +175,3 @@ class ProgressReporter:
         self.job.error = reason
         self.job.finished_at = timezone.now()
         save_and_publish(self.job, ["status", "error", "finished_at"])
-

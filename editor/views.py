@@ -1,6 +1,269 @@
-from django.http import HttpRequest, HttpResponse
+"""Thin views: check ownership, validate with forms, hand work to tasks and results."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from http import HTTPStatus
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from bgremover.engine.errors import EngineError
+from editor.forms import (
+    BackgroundUploadForm,
+    ImageUploadForm,
+    RenderForm,
+    RerunForm,
+    display_name,
+    human_bytes,
+)
+from editor.models import Image, Job
+from editor.ownership import owned_image, owned_images, owned_job, request_owner
+from editor.presets import PRESETS
+from editor.progress import job_state
+from editor.results import delete_image, render_download
+from editor.tasks import enqueue_job
+
+# Room for multipart boundaries and headers around the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
+# How many recent uploads the upload page lists (so a reload picks running jobs back up).
+RECENT_ON_UPLOAD_PAGE = 8
 
 
-def upload(request: HttpRequest) -> HttpResponse:
-    return render(request, "editor/upload.html")
+def _error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _limits() -> dict[str, object]:
+    return {
+        "max_bytes": settings.MAX_UPLOAD_BYTES,
+        "max_bytes_label": human_bytes(settings.MAX_UPLOAD_BYTES),
+        "max_megapixels": settings.MAX_UPLOAD_PIXELS // 1_000_000,
+    }
+
+
+def _card(image: Image) -> dict[str, object]:
+    job = image.latest_job()
+    state = job_state(job) if job else None
+    return {
+        "image": image,
+        "job": job,
+        "state": state,
+        "state_json": json.dumps(state),
+        "result": image.latest_result(),
+    }
+
+
+@require_GET
+def upload_page(request: HttpRequest) -> HttpResponse:
+    request_owner(request)  # the websocket needs the owner's cookie before the first upload
+    recent = [_card(image) for image in owned_images(request)[:RECENT_ON_UPLOAD_PAGE]]
+    return render(request, "editor/upload.html", {"recent": recent, **_limits()})
+
+
+@require_POST
+def upload(request: HttpRequest) -> JsonResponse:
+    """One image per request, so each file of a multi-file drop succeeds or fails alone."""
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length > settings.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD:
+        return _error(
+            f"The file is larger than the {human_bytes(settings.MAX_UPLOAD_BYTES)} limit.",
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        )
+    form = ImageUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        rejection = form.first_error()
+        return _error(rejection.message, rejection.status)
+    upload_file = form.cleaned_data["file"]
+    decoded = form.decoded
+    assert decoded is not None  # set by a successful clean_file
+    height, width = decoded.rgb.shape[:2]
+    extension = decoded.format.lower().replace("jpeg", "jpg")
+    with transaction.atomic():
+        image = Image(
+            owner=request_owner(request),
+            original_name=display_name(upload_file.name),
+            size_bytes=upload_file.size or 0,
+            format=decoded.format,
+            width=width,
+            height=height,
+        )
+        image.original.save(f"original.{extension}", upload_file, save=False)
+        image.save()
+        job = Job.objects.create(image=image)
+        enqueue_job(job)
+    return JsonResponse(
+        {"image": str(image.id), "notes": list(decoded.notes), **job_state(job)},
+        status=HTTPStatus.CREATED,
+    )
+
+
+@require_GET
+def gallery(request: HttpRequest) -> HttpResponse:
+    cards = [_card(image) for image in owned_images(request)]
+    return render(request, "editor/gallery.html", {"cards": cards})
+
+
+# Solid colour swatches offered in the editor (any other colour via the colour input).
+SWATCHES = [
+    ("#ffffff", "White"),
+    ("#000000", "Black"),
+    ("#e5e7eb", "Light grey"),
+    ("#fde68a", "Butter yellow"),
+    ("#fca5a5", "Coral"),
+    ("#93c5fd", "Sky blue"),
+    ("#86efac", "Mint green"),
+    ("#c4b5fd", "Lavender"),
+]
+
+
+@require_GET
+def image_page(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+    image = owned_image(request, image_id)
+    job = image.latest_job()
+    state = job_state(job) if job else None
+    result = image.latest_result()
+    config = {
+        "width": image.width,
+        "height": image.height,
+        "state": state,
+        "result": None,
+    }
+    if result is not None:
+        config["result"] = {
+            "job": str(result.job_id),
+            "subject_box": result.subject_box,
+            "original": reverse("editor:job-file", args=[result.job_id, "preview-original"]),
+            "cutout": reverse("editor:job-file", args=[result.job_id, "preview-cutout"]),
+        }
+    return render(
+        request,
+        "editor/editor.html",
+        {
+            "image": image,
+            "job": job,
+            "state": state,
+            "state_json": json.dumps(state),
+            "result": result,
+            "presets": PRESETS,
+            "colors": SWATCHES,
+            "matting_choices": Job.Matting.choices,
+            "editor_config": config,
+        },
+    )
+
+
+@require_GET
+def job_status(request: HttpRequest, job_id: uuid.UUID) -> JsonResponse:
+    return JsonResponse(job_state(owned_job(request, job_id)))
+
+
+@require_POST
+def rerun(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse:
+    image = owned_image(request, image_id)
+    form = RerunForm(request.POST)
+    if not form.is_valid():
+        return _error("Matting must be auto, on or off.", HTTPStatus.BAD_REQUEST)
+    with transaction.atomic():
+        job = Job.objects.create(image=image, matting=form.cleaned_data["matting"])
+        enqueue_job(job)
+    return JsonResponse(job_state(job), status=HTTPStatus.CREATED)
+
+
+@require_http_methods(["POST", "DELETE"])
+def delete(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+    delete_image(owned_image(request, image_id))
+    if request.method == "DELETE" or "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"deleted": str(image_id)})
+    return HttpResponseRedirect(reverse("editor:gallery"))
+
+
+@require_POST
+def upload_background(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse:
+    image = owned_image(request, image_id)
+    form = BackgroundUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _error(form.errors["file"][0], HTTPStatus.BAD_REQUEST)
+    if image.background:
+        image.background.delete(save=False)
+    upload_file = form.cleaned_data["file"]
+    image.background.save("background", ContentFile(upload_file.read()), save=True)
+    url = reverse("editor:image-file", args=[image.id, "background"])
+    return JsonResponse({"url": f"{url}?v={uuid.uuid4().hex[:8]}"}, status=HTTPStatus.CREATED)
+
+
+@require_GET
+def download(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+    image = owned_image(request, image_id)
+    result = image.latest_result()
+    if result is None:
+        return _error("This image has no finished result yet.", HTTPStatus.CONFLICT)
+    form = RenderForm(request.GET)
+    if not form.is_valid():
+        return _error(form.first_error(), HTTPStatus.BAD_REQUEST)
+    try:
+        rendered = render_download(image, result, form.cleaned_data)
+    except (EngineError, LookupError) as exc:
+        return _error(str(exc), HTTPStatus.BAD_REQUEST)
+    response = HttpResponse(rendered.content, content_type=rendered.content_type)
+    response["Content-Disposition"] = content_disposition_header(True, rendered.filename)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# Files a person may fetch, by the name in the URL: (model field, download?).
+IMAGE_FILES = {"original": "original", "background": "background"}
+JOB_FILES = {
+    "cutout": "cutout",
+    "mask": "mask",
+    "preview-original": "preview_original",
+    "preview-cutout": "preview_cutout",
+    "thumb-original": "thumb_original",
+    "thumb-cutout": "thumb_cutout",
+}
+
+
+def _serve(field_file: object, filename: str | None = None) -> FileResponse:
+    if not field_file:
+        raise Http404("No such file")
+    response = FileResponse(
+        field_file.open("rb"),  # type: ignore[attr-defined]
+        as_attachment=filename is not None,
+        filename=filename,
+    )
+    # Owner-only: never cached by shared caches.
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_GET
+def image_file(request: HttpRequest, image_id: uuid.UUID, name: str) -> FileResponse:
+    image = owned_image(request, image_id)
+    if name not in IMAGE_FILES:
+        raise Http404("No such file")
+    return _serve(getattr(image, IMAGE_FILES[name]))
+
+
+@require_GET
+def job_file(request: HttpRequest, job_id: uuid.UUID, name: str) -> FileResponse:
+    job = owned_job(request, job_id)
+    if name not in JOB_FILES or job.status != Job.Status.DONE:
+        raise Http404("No such file")
+    filename = None
+    if name in ("cutout", "mask"):
+        filename = f"{job.image.stem}-{name}.png"
+    return _serve(getattr(job.result, JOB_FILES[name]), filename)

@@ -43,8 +43,12 @@ def studio(rng: np.random.Generator) -> np.ndarray:
 def sunset(rng: np.random.Generator) -> np.ndarray:
     """Evening sky: deep violet above, pink, then warm orange near the horizon."""
     x, y = _grid()
-    stops = [(0.0, (52, 38, 99)), (0.45, (196, 84, 130)), (0.75, (250, 150, 96)),
-             (1.0, (255, 206, 140))]
+    stops = [
+        (0.0, (52, 38, 99)),
+        (0.45, (196, 84, 130)),
+        (0.75, (250, 150, 96)),
+        (1.0, (255, 206, 140)),
+    ]
     sky = _lerp_colors(y + 0.05 * np.sin(x * 3.1), stops)
     sun = np.exp(-(((x - 0.7) / 0.12) ** 2 + ((y - 0.82) / 0.09) ** 2))[..., None]
     return sky + sun * np.array([60, 50, 20]) + _grain(rng, 1.5)

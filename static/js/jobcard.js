@@ -36,10 +36,12 @@ export function updateCard(card, state) {
   if (state.status === "done") {
     showImage(card.querySelector(".thumb-original"), state.urls.thumb_original);
     showImage(card.querySelector(".thumb-cutout"), state.urls.thumb_cutout);
-    const open = card.querySelector(".job-open");
-    if (open) {
-      open.href = state.urls.editor;
-      open.hidden = false;
+    for (const [selector, url] of [[".job-open", state.urls.editor], [".job-download", state.urls.cutout]]) {
+      const link = card.querySelector(selector);
+      if (link) {
+        link.href = url;
+        link.hidden = false;
+      }
     }
   }
 }

@@ -1,0 +1,165 @@
+"""Validation of what people send: uploads (type, size, dimensions) and render choices.
+
+Limits come from settings (MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS); decoding goes through the
+engine's decoder, whose error messages are written to be shown as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from http import HTTPStatus
+
+from django import forms
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+
+from bgremover.engine.errors import ImageDecodeError, ImageTooLargeError
+from bgremover.engine.preprocess import DecodedImage, decode_image
+from editor.models import Job
+from editor.presets import PRESETS
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def display_name(filename: str | None) -> str:
+    """An uploaded file's name fit to show and to derive download names from: no folders,
+    no control characters, at most 255 characters. It never becomes a storage path."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(char for char in name if char.isprintable()).strip()
+    return name[:255] or "image"
+
+
+@dataclass
+class Rejection:
+    """Why a file was refused, and the HTTP status that says so."""
+
+    message: str
+    status: HTTPStatus
+
+
+class ImageUploadForm(forms.Form):
+    """One image file. After ``is_valid()``, ``decoded`` holds the decoded picture."""
+
+    file = forms.FileField(
+        error_messages={
+            "required": "Choose an image to upload.",
+            "empty": "The file is empty.",
+        }
+    )
+
+    decoded: DecodedImage | None = None
+    rejection: Rejection | None = None
+
+    def clean_file(self) -> UploadedFile:
+        upload: UploadedFile = self.cleaned_data["file"]
+        limit = settings.MAX_UPLOAD_BYTES
+        if upload.size is not None and upload.size > limit:
+            return self._reject(
+                f"{upload.name} is {human_bytes(upload.size)}; the limit is {human_bytes(limit)}.",
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            )
+        upload.seek(0)
+        try:
+            self.decoded = decode_image(
+                upload.read(), max_pixels=settings.MAX_UPLOAD_PIXELS, max_bytes=limit
+            )
+        except ImageTooLargeError as exc:
+            return self._reject(f"{upload.name}: {exc}", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        except ImageDecodeError as exc:
+            return self._reject(f"{upload.name}: {exc}", HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
+        finally:
+            upload.seek(0)
+        return upload
+
+    def _reject(self, message: str, status: HTTPStatus) -> UploadedFile:
+        self.rejection = Rejection(message, status)
+        raise forms.ValidationError(message)
+
+    def first_error(self) -> Rejection:
+        if self.rejection is not None:
+            return self.rejection
+        for errors in self.errors.values():
+            return Rejection(str(errors[0]), HTTPStatus.BAD_REQUEST)
+        return Rejection("The upload is not valid.", HTTPStatus.BAD_REQUEST)
+
+
+class BackgroundUploadForm(forms.Form):
+    """A custom background picture for the editor: same limits as any upload."""
+
+    file = forms.FileField(error_messages={"required": "Choose a background picture."})
+
+    def clean_file(self) -> UploadedFile:
+        upload: UploadedFile = self.cleaned_data["file"]
+        form = ImageUploadForm(files={"file": upload})
+        if not form.is_valid():
+            raise forms.ValidationError(form.first_error().message)
+        return upload
+
+
+class RerunForm(forms.Form):
+    matting = forms.ChoiceField(choices=Job.Matting.choices, initial=Job.Matting.AUTO)
+
+
+_HEX = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+class RenderForm(forms.Form):
+    """A download request: which background, crop, output and file format."""
+
+    BACKGROUNDS = [
+        ("transparent", "Transparent"),
+        ("color", "Colour"),
+        ("preset", "Preset photo"),
+        ("custom", "Your background"),
+        ("blur", "Blurred original"),
+    ]
+    FORMATS = [("png", "PNG"), ("webp", "WebP"), ("jpeg", "JPEG")]
+    OUTPUTS = [("cutout", "Cut-out"), ("mask", "Alpha mask")]
+
+    background = forms.ChoiceField(choices=BACKGROUNDS, required=False)
+    color = forms.RegexField(
+        regex=_HEX,
+        required=False,
+        error_messages={
+            "invalid": "Colour must look like #1e90ff.",
+        },
+    )
+    preset = forms.ChoiceField(
+        choices=[(key, p.label) for key, p in PRESETS.items()], required=False
+    )
+    blur = forms.IntegerField(min_value=1, max_value=100, required=False)
+    crop = forms.BooleanField(required=False)
+    margin = forms.IntegerField(min_value=0, max_value=50, required=False)
+    format = forms.ChoiceField(choices=FORMATS, required=False)
+    output = forms.ChoiceField(choices=OUTPUTS, required=False)
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean()
+        data["background"] = data.get("background") or "transparent"
+        data["format"] = data.get("format") or "png"
+        data["output"] = data.get("output") or "cutout"
+        data["margin"] = 5 if data.get("margin") is None else data["margin"]
+        data["blur"] = data.get("blur") or 50
+        background = data["background"]
+        if background == "color" and not data.get("color"):
+            raise forms.ValidationError("Pick a colour for the background.")
+        if background == "preset" and not data.get("preset"):
+            raise forms.ValidationError("Pick one of the preset backgrounds.")
+        if data["output"] == "cutout" and background == "transparent" and data["format"] == "jpeg":
+            raise forms.ValidationError(
+                "JPEG cannot store transparency: choose PNG or WebP, or pick a background."
+            )
+        return data
+
+    def first_error(self) -> str:
+        for errors in self.errors.values():
+            return str(errors[0])
+        return "The download options are not valid."

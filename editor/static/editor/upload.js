@@ -1,0 +1,88 @@
+// Upload page: drag and drop, file picker and clipboard paste; one card per file.
+
+import { errorMessage, send } from "../js/http.js";
+import { showError, updateCard } from "../js/jobcard.js";
+import { watchJob } from "../js/jobs.js";
+
+const dropzone = document.getElementById("dropzone");
+const input = document.getElementById("file-input");
+const list = document.getElementById("job-list");
+const heading = document.getElementById("uploads-heading");
+const template = document.getElementById("job-card-template");
+const uploadUrl = list.dataset.uploadUrl;
+
+function newCard(file) {
+  const card = template.content.firstElementChild.cloneNode(true);
+  card.querySelector(".job-name").textContent = file.name || "Pasted image";
+  card.querySelector(".thumb-original").alt = `Original: ${file.name || "pasted image"}`;
+  card.querySelector(".thumb-cutout").alt = `Cut-out of ${file.name || "pasted image"}`;
+  card.querySelector(".job-progress").setAttribute("aria-label", `Progress of ${file.name}`);
+  heading.hidden = false;
+  list.prepend(card);
+  return card;
+}
+
+async function uploadFile(file) {
+  const card = newCard(file);
+  const body = new FormData();
+  body.append("file", file, file.name || "pasted-image.png");
+  let response;
+  try {
+    response = await send(uploadUrl, { body });
+  } catch {
+    showError(card, `${file.name}: the upload did not reach the server. Check your connection and try again.`);
+    return;
+  }
+  if (!response.ok) {
+    showError(card, await errorMessage(response));
+    return;
+  }
+  const state = await response.json();
+  watchJob(state, (next) => updateCard(card, next));
+}
+
+function uploadAll(files) {
+  const images = [...files];
+  if (images.length === 0) return;
+  images.forEach(uploadFile);
+}
+
+dropzone.addEventListener("click", () => input.click());
+input.addEventListener("change", () => {
+  uploadAll(input.files);
+  input.value = "";
+});
+
+["dragenter", "dragover"].forEach((type) =>
+  dropzone.addEventListener(type, (event) => {
+    event.preventDefault();
+    dropzone.classList.add("is-dragover");
+  }),
+);
+["dragleave", "dragend"].forEach((type) =>
+  dropzone.addEventListener(type, () => dropzone.classList.remove("is-dragover")),
+);
+dropzone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  dropzone.classList.remove("is-dragover");
+  uploadAll(event.dataTransfer.files);
+});
+// A file dropped beside the zone must not make the browser navigate away to it.
+window.addEventListener("dragover", (event) => event.preventDefault());
+window.addEventListener("drop", (event) => event.preventDefault());
+
+document.addEventListener("paste", (event) => {
+  const files = [...(event.clipboardData?.items || [])]
+    .filter((item) => item.kind === "file")
+    .map((item) => item.getAsFile())
+    .filter(Boolean);
+  if (files.length) {
+    event.preventDefault();
+    uploadAll(files);
+  }
+});
+
+// Cards rendered by the server (recent uploads) pick their jobs back up after a reload.
+list.querySelectorAll(".job-card[data-state]").forEach((card) => {
+  watchJob(JSON.parse(card.dataset.state), (next) => updateCard(card, next));
+});

@@ -1,0 +1,345 @@
+"""Pages, uploads, ownership, downloads and deletion through Django's test client.
+
+Processing runs the real pipeline with the real U²-NetP weights (no mocks): the task
+function is called directly, as a worker would call it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.test import Client
+from django_tasks_db.models import DBTaskResult
+from PIL import Image as PILImage
+
+from editor.models import Image, Job, Result
+from editor.tasks import process_job
+from tests.fixtures import hostile
+
+pytestmark = pytest.mark.django_db
+
+PHOTO = "ecssd_0070"  # a dog on grass: subject in the middle, background at every corner
+
+
+@pytest.fixture(autouse=True)
+def real_weights(settings: object, u2netp_weights: Path) -> None:
+    settings.MODEL_DIR = str(u2netp_weights.parent)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def photo(eval_dir: Path) -> bytes:
+    return (eval_dir / "sod" / "images" / f"{PHOTO}.jpg").read_bytes()
+
+
+@pytest.fixture
+def subject_mask(eval_dir: Path) -> np.ndarray:
+    return np.asarray(PILImage.open(eval_dir / "sod" / "masks" / f"{PHOTO}.png").convert("L"))
+
+
+def visit(client: Client) -> Client:
+    """First visit: the page creates the owner's session."""
+    assert client.get("/").status_code == 200
+    return client
+
+
+def upload(client: Client, name: str, data: bytes, **extra: object) -> object:
+    return client.post("/upload/", {"file": _named(name, data)}, **extra)
+
+
+def _named(name: str, data: bytes) -> io.BytesIO:
+    stream = io.BytesIO(data)
+    stream.name = name
+    return stream
+
+
+def decode(data: bytes) -> PILImage.Image:
+    image = PILImage.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+@pytest.fixture
+def processed(client: Client, photo: bytes, django_capture_on_commit_callbacks: object) -> Image:
+    """An uploaded photo whose job ran through the real pipeline."""
+    visit(client)
+    with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+        response = upload(client, "dog photo.jpg", photo)
+    assert response.status_code == 201, response.content
+    job_id = response.json()["job"]
+    assert process_job.call(job_id) == "done"
+    return Image.objects.get(pk=response.json()["image"])
+
+
+# ---- Pages
+
+
+def test_every_page_states_the_retention_period(client: Client, processed: Image) -> None:
+    for url in ("/", "/gallery/", f"/images/{processed.id}/"):
+        page = client.get(url).content.decode()
+        assert f"deleted automatically\n        {settings.RETENTION_HOURS} hours" in page, url
+
+
+def test_first_visit_sets_an_httponly_samesite_session_cookie(client: Client) -> None:
+    response = client.get("/")
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
+
+
+def test_gallery_empty_state(client: Client) -> None:
+    page = client.get("/gallery/").content.decode()
+    assert "No images yet" in page
+    assert 'id="gallery"' not in page
+
+
+# ---- Uploads
+
+
+def test_upload_creates_image_job_and_enqueues_task_on_commit(
+    client: Client, photo: bytes, django_capture_on_commit_callbacks: object
+) -> None:
+    visit(client)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:  # type: ignore[operator]
+        response = upload(client, "dog.jpg", photo)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["status"] == "queued" and body["finished"] is False
+    assert body["urls"]["socket"] == f"/ws/jobs/{body['job']}/"
+    assert len(callbacks) == 1
+    image = Image.objects.get(pk=body["image"])
+    assert (image.width, image.height, image.format) == (400, 330, "JPEG")
+    assert image.owner == client.session["owner"]
+    assert image.original_name == "dog.jpg"
+    assert default_storage.open(image.original.name).read() == photo
+    assert image.expires_at > image.created_at
+    task = DBTaskResult.objects.get()
+    assert task.args_kwargs["args"] == [body["job"]]
+    assert Job.objects.get(pk=body["job"]).task_id == str(task.id)
+
+
+@pytest.mark.parametrize("case", sorted(hostile.UNREADABLE))
+def test_unreadable_files_are_refused_with_a_readable_reason(client: Client, case: str) -> None:
+    name, data = hostile.CASES[case]()
+    response = upload(client, name, data)
+    assert response.status_code == (400 if not data else 415)
+    message = response.json()["error"]
+    assert message and "Traceback" not in message
+    assert Image.objects.count() == 0
+
+
+def test_decompression_bomb_is_refused_as_too_large(client: Client) -> None:
+    name, data = hostile.png_bomb()
+    response = upload(client, name, data)
+    assert response.status_code == 413
+    assert "megapixels" in response.json()["error"]
+
+
+def test_byte_limit(client: Client, settings: object, photo: bytes) -> None:
+    settings.MAX_UPLOAD_BYTES = len(photo) - 1  # type: ignore[attr-defined]
+    response = upload(client, "big.jpg", photo)
+    assert response.status_code == 413
+    assert response.json()["error"].startswith("big.jpg is ")
+    assert "the limit is" in response.json()["error"]
+
+
+def test_oversized_body_is_refused_before_it_is_read(client: Client, settings: object) -> None:
+    settings.MAX_UPLOAD_BYTES = 1000  # type: ignore[attr-defined]
+    response = upload(client, "huge.png", b"\0" * 200_000)
+    assert response.status_code == 413
+    assert response.json()["error"] == "The file is larger than the 1000 bytes limit."
+
+
+def test_pixel_limit(client: Client, settings: object, photo: bytes) -> None:
+    settings.MAX_UPLOAD_PIXELS = 100_000  # type: ignore[attr-defined]
+    response = upload(client, "wide.jpg", photo)
+    assert response.status_code == 413
+    assert "400×330" in response.json()["error"]
+
+
+def test_upload_needs_a_file_and_post(client: Client) -> None:
+    assert client.post("/upload/", {}).json()["error"] == "Choose an image to upload."
+    assert client.get("/upload/").status_code == 405
+
+
+@pytest.mark.parametrize("name", sorted(hostile.HOSTILE_FILENAMES.values()))
+def test_hostile_filenames_never_reach_storage_paths(
+    client: Client, photo: bytes, name: str
+) -> None:
+    response = upload(client, name, photo)
+    assert response.status_code == 201
+    image = Image.objects.get(pk=response.json()["image"])
+    assert image.original.name == f"images/{image.id}/original.jpg"
+    assert "/" not in image.original_name and "\\" not in image.original_name
+    assert image.original_name.isprintable() and len(image.original_name) <= 255
+
+
+def test_post_without_csrf_token_is_refused(photo: bytes) -> None:
+    client = Client(enforce_csrf_checks=True)
+    visit(client)
+    assert upload(client, "dog.jpg", photo).status_code == 403
+
+
+# ---- Processing and results
+
+
+def test_job_result_files_and_status(client: Client, processed: Image) -> None:
+    job = processed.latest_job()
+    assert job is not None and job.status == "done" and job.percent == 100
+    status = client.get(f"/jobs/{job.id}/status/").json()
+    assert status["status"] == "done" and status["finished"] is True
+    result: Result = job.result
+    cutout = decode(default_storage.open(result.cutout.name).read())
+    assert cutout.mode == "RGBA" and cutout.size == (400, 330)
+    assert result.subject_box and 0 <= result.subject_box[0] < result.subject_box[2] <= 400
+    for name in ("thumb-original", "thumb-cutout", "preview-original", "preview-cutout", "mask"):
+        response = client.get(f"/jobs/{job.id}/files/{name}")
+        assert response.status_code == 200, name
+        assert response["Cache-Control"].startswith("private")
+        decode(b"".join(response.streaming_content))
+
+
+def test_download_transparent_png(
+    client: Client, processed: Image, subject_mask: np.ndarray
+) -> None:
+    response = client.get(f"/images/{processed.id}/download/", {"format": "png"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert response["Content-Disposition"] == 'attachment; filename="dog photo-cutout.png"'
+    alpha = np.asarray(decode(response.content).convert("RGBA"))[..., 3]
+    assert alpha.shape == subject_mask.shape
+    assert max(alpha[0, 0], alpha[0, -1], alpha[-1, 0], alpha[-1, -1]) <= 10
+    assert np.median(alpha[subject_mask == 255]) >= 240
+
+
+def test_download_colour_jpeg_and_mask(client: Client, processed: Image) -> None:
+    url = f"/images/{processed.id}/download/"
+    jpeg = client.get(url, {"background": "color", "color": "#ff0000", "format": "jpeg"})
+    assert jpeg.status_code == 200 and jpeg["Content-Type"] == "image/jpeg"
+    pixels = np.asarray(decode(jpeg.content).convert("RGB")).astype(int)
+    assert np.abs(pixels[2, 2] - [255, 0, 0]).max() <= 12
+    mask = client.get(url, {"output": "mask"})
+    assert decode(mask.content).mode == "L"
+
+
+def test_download_preset_blur_and_crop(client: Client, processed: Image) -> None:
+    url = f"/images/{processed.id}/download/"
+    preset = client.get(url, {"background": "preset", "preset": "sunset", "format": "webp"})
+    assert preset.status_code == 200 and preset["Content-Type"] == "image/webp"
+    assert decode(preset.content).mode == "RGB"
+    blur = client.get(url, {"background": "blur", "blur": "30", "format": "jpeg"})
+    assert blur.status_code == 200
+    cropped = client.get(url, {"crop": "on", "margin": "0"})
+    width, height = decode(cropped.content).size
+    left, top, right, bottom = processed.latest_result().subject_box
+    assert (width, height) == (right - left, bottom - top)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"format": "jpeg"}, "JPEG cannot store transparency"),
+        ({"background": "color", "color": "red"}, "Colour must look like #1e90ff."),
+        ({"background": "preset", "preset": "nope"}, "Select a valid choice"),
+        ({"background": "custom"}, "Upload a background picture first."),
+        ({"background": "blur", "blur": "500"}, "less than or equal to 100"),
+    ],
+)
+def test_bad_download_options_get_clear_errors(
+    client: Client, processed: Image, params: dict[str, str], message: str
+) -> None:
+    response = client.get(f"/images/{processed.id}/download/", params)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+def test_custom_background(client: Client, processed: Image) -> None:
+    green = io.BytesIO()
+    PILImage.new("RGB", (64, 48), (0, 200, 0)).save(green, "PNG")
+    response = client.post(
+        f"/images/{processed.id}/background/", {"file": _named("bg.png", green.getvalue())}
+    )
+    assert response.status_code == 201
+    assert client.get(response.json()["url"]).status_code == 200
+    rendered = client.get(
+        f"/images/{processed.id}/download/", {"background": "custom", "format": "png"}
+    )
+    corner = np.asarray(decode(rendered.content).convert("RGB"))[1, 1].astype(int)
+    assert np.abs(corner - [0, 200, 0]).max() <= 3
+    refused = client.post(
+        f"/images/{processed.id}/background/", {"file": _named("x.png", b"not an image")}
+    )
+    assert refused.status_code == 400 and "Not a supported image format" in refused.json()["error"]
+
+
+def test_rerun_creates_a_new_job_with_the_matting_choice(client: Client, processed: Image) -> None:
+    response = client.post(f"/images/{processed.id}/rerun/", {"matting": "off"})
+    assert response.status_code == 201
+    job = Job.objects.get(pk=response.json()["job"])
+    assert job.matting == "off" and job.status == "queued" and job.image_id == processed.id
+    assert client.post(f"/images/{processed.id}/rerun/", {"matting": "x"}).status_code == 400
+
+
+def test_failed_job_reports_the_engine_reason(
+    client: Client, photo: bytes, django_capture_on_commit_callbacks: object
+) -> None:
+    visit(client)
+    response = upload(client, "dog.jpg", photo)
+    image = Image.objects.get(pk=response.json()["image"])
+    # The stored original is damaged after the upload (e.g. disk trouble): the engine says so.
+    with default_storage.open(image.original.name, "wb") as original:
+        original.write(photo[:200])
+    assert process_job.call(response.json()["job"]) == "failed"
+    status = client.get(f"/jobs/{response.json()['job']}/status/").json()
+    assert status["status"] == "failed" and status["finished"] is True
+    assert status["error"] and "Traceback" not in status["error"]
+
+
+# ---- Gallery, ownership, deletion
+
+
+def test_gallery_lists_newest_first_with_expiry(client: Client, processed: Image, photo: bytes):
+    upload(client, "second.jpg", photo)
+    page = client.get("/gallery/").content.decode()
+    assert page.index("second.jpg") < page.index("dog photo.jpg")
+    assert "Deleted in 23" in page
+
+
+def test_other_owners_get_404_everywhere(client: Client, processed: Image) -> None:
+    stranger = visit(Client())
+    job = processed.latest_job()
+    assert job is not None
+    for method, url in [
+        ("get", f"/images/{processed.id}/"),
+        ("get", f"/images/{processed.id}/download/"),
+        ("get", f"/images/{processed.id}/files/original"),
+        ("get", f"/jobs/{job.id}/status/"),
+        ("get", f"/jobs/{job.id}/files/cutout"),
+        ("post", f"/images/{processed.id}/delete/"),
+        ("post", f"/images/{processed.id}/rerun/"),
+        ("post", f"/images/{processed.id}/background/"),
+    ]:
+        assert getattr(stranger, method)(url).status_code == 404, url
+    assert "dog photo.jpg" not in stranger.get("/gallery/").content.decode()
+    assert Image.objects.filter(pk=processed.id).exists()
+
+
+def test_media_is_not_served_publicly(client: Client, processed: Image) -> None:
+    assert client.get(f"/media/{processed.original.name}").status_code == 404
+
+
+def test_delete_removes_rows_and_every_stored_file(
+    client: Client, processed: Image, web_settings: Path
+) -> None:
+    folder = web_settings / "images" / str(processed.id)
+    assert any(folder.rglob("*.png"))
+    response = client.post(f"/images/{processed.id}/delete/", HTTP_ACCEPT="application/json")
+    assert json.loads(response.content) == {"deleted": str(processed.id)}
+    assert not folder.exists()
+    assert not Image.objects.exists() and not Job.objects.exists() and not Result.objects.exists()
+    assert client.get(f"/images/{processed.id}/").status_code == 404
