@@ -3,12 +3,15 @@
 Everything Pillow raises or warns about while reading untrusted input ends here: errors become
 ImageDecodeError / ImageTooLargeError with a message meant for people, and warnings (corrupt
 EXIF, decompression-bomb hints) are caught so that none escape; the useful ones become notes.
+(warnings.catch_warnings swaps process-wide state: decodes running at once in threads of one
+process can misroute each other's warnings, so run them in worker processes or one at a time.)
 """
 
 from __future__ import annotations
 
 import codecs
 import io
+import logging
 import os
 import threading
 import warnings
@@ -25,6 +28,10 @@ from bgremover.engine.errors import ImageDecodeError, ImageTooLargeError
 
 pillow_heif.register_heif_opener()
 Image.init()
+# Pillow logs about hostile files (e.g. "More samples per pixel than can be decoded") without a
+# handler of its own, so where logging is not configured Python prints them to stderr. Records
+# still propagate to whatever handlers the application sets up.
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 # Only these plugins ever see the bytes: Pillow knows dozens of formats (EPS would even run
 # Ghostscript), and people upload photos. Multi-picture camera JPEGs come through "JPEG" as
@@ -103,7 +110,8 @@ def _open_stream(source: bytes | str | os.PathLike[str] | BinaryIO, max_bytes: i
 
 def _file_object_stream(source: BinaryIO, max_bytes: int | None) -> tuple[BinaryIO, int]:
     try:
-        size = source.seek(0, os.SEEK_END)
+        source.seek(0, os.SEEK_END)
+        size = source.tell()
         source.seek(0)
         return source, size
     except (AttributeError, OSError, ValueError):
@@ -201,6 +209,8 @@ def _load_pixels(image: Image.Image, max_pixels: int | None) -> None:
         image.load()
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(_too_many_pixels(None, max_pixels)) from exc
+    except MemoryError as exc:
+        raise ImageTooLargeError("Not enough memory to decode this image") from exc
     except Exception as exc:
         raise ImageDecodeError(_TRUNCATED) from exc
     # A GIF frame may be larger than the size its header announced.
@@ -322,9 +332,11 @@ def _describe(head: bytes) -> str:
     if head.startswith(b"RIFF"):
         return "audio or video file (RIFF)"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html")):
+        return "HTML page"  # even with an inline <svg> inside
     if b"<svg" in text:
         return "SVG drawing"
-    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text[:512]:
+    if b"<html" in text[:512]:
         return "HTML page"
     if text.startswith(b"<?xml"):
         return "XML document"

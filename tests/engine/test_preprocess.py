@@ -8,10 +8,14 @@ from __future__ import annotations
 import io
 import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
 from bgremover.engine.errors import EngineError, ImageDecodeError, ImageTooLargeError
@@ -396,6 +400,7 @@ UNREADABLE_MESSAGES = {
     "pdf_as_png": "Not a supported image format (got: PDF document)",
     "html_with_script": "Not a supported image format (got: HTML page)",
     "svg_with_script": "Not a supported image format (got: SVG drawing)",
+    "tiff_absurd_samples": "The image file is truncated or corrupt",
 }
 
 
@@ -409,6 +414,23 @@ def test_unreadable_input_raises_decode_error_with_a_clear_message(case, capfd):
         decode_image(hostile.CASES[case]()[1])
     assert str(caught.value).startswith(UNREADABLE_MESSAGES[case])
     assert capfd.readouterr() == ("", "")  # nothing printed, not even by libjpeg/zlib
+
+
+def test_hostile_input_prints_nothing_where_logging_is_not_configured():
+    """pytest captures log records itself, so check in a plain interpreter."""
+    script = (
+        "from bgremover.engine.errors import EngineError\n"
+        "from bgremover.engine.preprocess import decode_image\n"
+        "from tests.fixtures import hostile\n"
+        "for name, build in hostile.CASES.items():\n"
+        "    try:\n"
+        "        decode_image(build()[1])\n"
+        "    except EngineError:\n"
+        "        pass\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[2], timeout=120, check=False)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
 def test_unsupported_format_message_lists_what_is_supported():
@@ -551,3 +573,32 @@ def test_empty_file_on_disk_and_empty_stream(tmp_path: Path):
     for source in (path, io.BytesIO()):
         with pytest.raises(ImageDecodeError, match="^The file is empty$"):
             decode_image(source)
+
+
+# --- fuzzing ----------------------------------------------------------------------------------
+
+_SIGNATURE_PREFIXES = [b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"BM",
+                       b"II*\x00", b"MM\x00*", b"RIFF\x00\x00\x00\x00WEBP",
+                       b"\x00\x00\x00\x18ftypheic"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(prefix=st.sampled_from(_SIGNATURE_PREFIXES), tail=st.binary(max_size=600))
+def test_arbitrary_bytes_give_an_image_or_an_engine_error(prefix, tail):
+    try:
+        decode_image(prefix + tail)
+    except EngineError as exc:
+        assert str(exc)
+
+
+@settings(max_examples=150, deadline=None)
+@given(fmt=st.sampled_from(["PNG", "JPEG", "GIF", "WEBP", "TIFF", "BMP"]), data=st.data())
+def test_damaged_bytes_in_a_valid_file_give_an_image_or_an_engine_error(fmt, data):
+    original = bytearray(save(Image.fromarray(_gradient(24, 16)), fmt))
+    positions = data.draw(st.lists(st.integers(0, len(original) - 1), min_size=1, max_size=6))
+    for position in positions:
+        original[position] = data.draw(st.integers(0, 255))
+    try:
+        decode_image(bytes(original))
+    except EngineError as exc:
+        assert str(exc)
