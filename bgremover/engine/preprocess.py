@@ -43,7 +43,7 @@ _SUPPORTED_FOR_PEOPLE = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF" + (
 
 _TRUNCATED = "The image file is truncated or corrupt"
 _CORRUPT_EXIF_NOTE = "the photo's EXIF metadata is damaged and was ignored"
-_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_WIDE_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 
 
 @dataclass
@@ -52,7 +52,7 @@ class DecodedImage:
     alpha: np.ndarray | None   # H×W uint8 when the source has transparency, else None
     icc_profile: bytes | None  # the source's RGB ICC profile (kept for the output)
     format: str                # Pillow format name: "JPEG", "PNG", "WEBP", "HEIF", ...
-    frame_count: int = 1       # >1 for animated GIF/WebP (first frame used)
+    frame_count: int = 1       # >1: animation, TIFF pages or HEIF images; the first is used
     notes: list[str] = field(default_factory=list)
 
 
@@ -192,8 +192,11 @@ def _first_frame(image: Image.Image, notes: list[str]) -> int:
     except Exception:
         # A damaged later frame must not cost the first one, which is all we use.
         frame_count = 1
-    if frame_count > 1:
+    try:
         image.seek(0)
+    except Exception as exc:
+        raise ImageDecodeError(_TRUNCATED) from exc
+    if frame_count > 1:
         label = {"GIF": "GIF", "WEBP": "WebP", "PNG": "PNG"}.get(image.format or "")
         if label:
             notes.append(f"animated {label}: first frame used")
@@ -251,7 +254,7 @@ def _to_rgb_and_alpha(image: Image.Image, notes: list[str]
             notes.append("the CMYK colour profile was not applied; colours may differ slightly")
         icc_profile = None
     has_alpha = image.has_transparency_data
-    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
+    if image.mode in _WIDE_GREY_MODES or image.mode == "F":
         grey, alpha = _wide_grey_to_8bit(image, has_alpha)
         return np.repeat(grey[:, :, None], 3, axis=2), alpha, icc_profile
     try:

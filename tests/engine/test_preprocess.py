@@ -299,6 +299,18 @@ def test_animation_uses_first_frame_counts_frames_and_says_so(case):
     assert (decoded.rgb == hostile.FRAME_COLOURS[0]).all()
 
 
+def test_gif_damaged_after_its_first_frame_still_gives_the_first_frame():
+    frames = [Image.fromarray(np.random.default_rng(seed).integers(0, 256, (64, 64, 3),
+                                                                   dtype=np.uint8))
+              for seed in range(3)]
+    data = save(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    intact = decode_image(data)
+    assert intact.frame_count == 3
+    for fraction in (0.9, 0.7):
+        damaged = decode_image(data[: int(len(data) * fraction)])
+        np.testing.assert_array_equal(damaged.rgb, intact.rgb)
+
+
 def test_multi_picture_jpeg_is_one_photo_without_a_note():
     image = Image.fromarray(_gradient())
     data = save(image, "MPO", save_all=True, append_images=[image.resize((12, 8))])
