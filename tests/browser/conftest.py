@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from tests.conftest import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "artifacts"
 SERVER_START_TIMEOUT_S = 60
+MANAGE = [sys.executable, str(REPO_ROOT / "manage.py")]
 
 
 def _free_port() -> int:
@@ -42,57 +44,69 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None
     raise RuntimeError(f"the server did not answer within {SERVER_START_TIMEOUT_S} s")
 
 
-@pytest.fixture(scope="session")
-def server_env(tmp_path_factory: pytest.TempPathFactory, u2netp_weights: Path) -> dict:
-    data_dir = tmp_path_factory.mktemp("server-data")
-    env = {
+def server_environment(data_dir: Path, weights_dir: Path, workers: int) -> dict[str, str]:
+    """The environment of a production-like server process on its own data directory."""
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bgremover.settings",
         "DEBUG": "0",
         "ALLOW_DEV_SECRET_KEY": "1",
         "DATA_DIR": str(data_dir),
         "STATIC_ROOT": str(data_dir / "static"),
-        "BGREMOVER_MODEL_DIR": str(u2netp_weights.parent),
-        # pytest's own settings turn these off; the real server runs them.
-        "INPROCESS_WORKERS": "1",
+        "BGREMOVER_MODEL_DIR": str(weights_dir),
+        # Set explicitly: pytest's own settings put 0 in this process's environment.
+        "INPROCESS_WORKERS": str(workers),
         "PYTHONUNBUFFERED": "1",
     }
-    return env
 
 
-@pytest.fixture(scope="session")
-def server_url(server_env: dict) -> Iterator[str]:
-    """Base URL of a real Daphne server (migrated, static files collected)."""
-    env = server_env
-    manage = [sys.executable, str(REPO_ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
-    subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], env=env, check=True)
-    port = _free_port()
+@contextmanager
+def process(command: list[str], env: dict[str, str], log_name: str) -> Iterator[subprocess.Popen]:
+    """Run a background process with its output in artifacts/, stopped on exit."""
     ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / "browser-server.log"
-    daphne = str(Path(sys.executable).with_name("daphne"))
-    with log.open("wb") as log_file:
-        server = subprocess.Popen(
-            [daphne, "-b", "127.0.0.1", "-p", str(port), "bgremover.asgi:application"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
+    with (ARTIFACTS / log_name).open("wb") as log_file:
+        child = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
         )
-        url = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_up(url + "/", server, log)
-            yield url
+            yield child
         finally:
-            server.terminate()
+            child.terminate()
             try:
-                server.wait(timeout=10)
+                child.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                server.kill()
+                child.kill()
+                child.wait()
+
+
+@contextmanager
+def running_server(env: dict[str, str], log_name: str) -> Iterator[str]:
+    """Migrate, collect static files and serve with Daphne; yields the base URL."""
+    subprocess.run([*MANAGE, "migrate", "--noinput", "-v", "0"], env=env, check=True)
+    subprocess.run([*MANAGE, "collectstatic", "--noinput", "-v", "0"], env=env, check=True)
+    port = _free_port()
+    daphne = str(Path(sys.executable).with_name("daphne"))
+    command = [daphne, "-b", "127.0.0.1", "-p", str(port), "bgremover.asgi:application"]
+    with process(command, env, log_name) as server:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_up(url + "/", server, ARTIFACTS / log_name)
+        yield url
 
 
 @pytest.fixture(scope="session")
-def media_root(server_env: dict) -> Path:
+def server_env(tmp_path_factory: pytest.TempPathFactory, u2netp_weights: Path) -> dict[str, str]:
+    return server_environment(tmp_path_factory.mktemp("server-data"), u2netp_weights.parent, 1)
+
+
+@pytest.fixture(scope="session")
+def server_url(server_env: dict[str, str]) -> Iterator[str]:
+    """Base URL of the embedded-default server: Daphne with one in-process job worker."""
+    with running_server(server_env, "browser-server.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def media_root(server_env: dict[str, str]) -> Path:
     return Path(server_env["DATA_DIR"]) / "media"
 
 
@@ -110,16 +124,20 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+def new_page(browser: Browser, base_url: str) -> Page:
+    context = browser.new_context(
+        base_url=base_url, accept_downloads=True, viewport={"width": 1280, "height": 900}
+    )
+    context.set_default_timeout(30_000)
+    return context.new_page()
+
+
 @pytest.fixture
 def page(browser: Browser, server_url: str) -> Iterator[Page]:
     """A fresh browser context per test: a new session, so a new owner."""
-    context = browser.new_context(
-        base_url=server_url, accept_downloads=True, viewport={"width": 1280, "height": 900}
-    )
-    context.set_default_timeout(30_000)
-    new_page = context.new_page()
-    yield new_page
-    context.close()
+    fresh = new_page(browser, server_url)
+    yield fresh
+    fresh.context.close()
 
 
 @pytest.fixture(scope="session")

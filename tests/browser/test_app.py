@@ -4,21 +4,30 @@ pipeline and real weights. Screenshots land in artifacts/ for a human to look at
 from __future__ import annotations
 
 import base64
-import io
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
+
+from tests.browser.pages import (
+    DOG,
+    FOX,
+    JOB_TIMEOUT_MS,
+    card,
+    download,
+    open_editor,
+    photo,
+    subject_mask,
+    upload_with_picker,
+    wait_done,
+)
 
 pytestmark = pytest.mark.browser
 
-JOB_TIMEOUT_MS = 180_000
 NAMED_STAGES = {"decoding", "segmenting", "refining", "matting", "composing", "encoding"}
 
-# Natural photos from the shared evaluation set, with their ground-truth subject masks.
-DOG, FOX = "ecssd_0070", "ecssd_0235"
 
 DROP_FILES = """
 ([selector, files]) => {
@@ -40,44 +49,6 @@ CANVAS_PIXEL = """
   document.getElementById("after-canvas").getContext("2d").getImageData(x, y, 1, 1).data
 )
 """
-
-
-def photo(eval_dir: Path, stem: str) -> dict[str, object]:
-    data = (eval_dir / "sod" / "images" / f"{stem}.jpg").read_bytes()
-    return {"name": f"{stem}.jpg", "mimeType": "image/jpeg", "buffer": data}
-
-
-def subject_mask(eval_dir: Path, stem: str) -> np.ndarray:
-    return np.asarray(Image.open(eval_dir / "sod" / "masks" / f"{stem}.png").convert("L"))
-
-
-def card(page: Page, name: str) -> Locator:
-    return page.locator(".job-card", has=page.locator(".job-name", has_text=name))
-
-
-def wait_done(page: Page, name: str) -> Locator:
-    target = card(page, name)
-    expect(target).to_have_attribute("data-status", "done", timeout=JOB_TIMEOUT_MS)
-    expect(target.locator("img.thumb-cutout")).to_be_visible()
-    return target
-
-
-def upload_with_picker(page: Page, files: list[dict[str, object]]) -> None:
-    page.goto("/")
-    page.set_input_files("#file-input", files)
-
-
-def open_editor(page: Page, name: str) -> None:
-    wait_done(page, name).get_by_role("link", name="Open editor").click()
-    expect(page.locator("#compare")).to_have_attribute("data-ready", "true")
-
-
-def download(page: Page) -> Image.Image:
-    with page.expect_download() as info:
-        page.get_by_role("button", name="Download").click()
-    image = Image.open(io.BytesIO(Path(info.value.path()).read_bytes()))
-    image.load()
-    return image
 
 
 @pytest.fixture
@@ -165,7 +136,9 @@ def test_colour_and_preset_backgrounds_change_preview_and_jpeg(
 def test_gallery_lists_both_and_delete_removes_one_with_its_files(
     page: Page, eval_dir: Path, artifacts: Path, media_root: Path, console_errors: list[str]
 ) -> None:
-    upload_with_picker(page, [photo(eval_dir, DOG), photo(eval_dir, FOX)])
+    upload_with_picker(page, [photo(eval_dir, DOG)])
+    expect(card(page, f"{DOG}.jpg")).to_have_attribute("data-job", re.compile("."))
+    page.set_input_files("#file-input", [photo(eval_dir, FOX)])  # uploaded second: newer
     wait_done(page, f"{DOG}.jpg")
     wait_done(page, f"{FOX}.jpg")
     page.goto("/gallery/")
@@ -215,4 +188,38 @@ def test_reloading_mid_job_still_ends_with_the_result(
     page.reload()
     for stem in (DOG, FOX):
         wait_done(page, f"{stem}.jpg")
+    assert console_errors == []
+
+
+PASTE_FILE = """
+([name, data]) => {
+  const transfer = new DataTransfer();
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+  const init = { bubbles: true, cancelable: true, clipboardData: transfer };
+  document.dispatchEvent(new ClipboardEvent("paste", init));
+}
+"""
+
+
+def test_keyboard_opens_the_picker_and_paste_uploads(
+    page: Page, eval_dir: Path, console_errors: list[str]
+) -> None:
+    page.goto("/")
+    page.keyboard.press("Tab")  # skip link first
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "dropzone":
+            break
+    expect(page.locator("#dropzone")).to_be_focused()
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    assert chooser.value.is_multiple()
+
+    data = (eval_dir / "sod" / "images" / f"{DOG}.jpg").read_bytes()
+    page.evaluate(PASTE_FILE, ["pasted.jpg", base64.b64encode(data).decode()])
+    expect(card(page, "pasted.jpg")).to_have_attribute("data-job", re.compile(r"^[0-9a-f-]{36}$"))
+    for image in page.locator("img:visible").all():
+        assert image.get_attribute("alt") is not None
     assert console_errors == []
