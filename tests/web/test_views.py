@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 import pytest
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -121,6 +122,29 @@ def test_upload_creates_image_job_and_enqueues_task_on_commit(
     task = DBTaskResult.objects.get()
     assert task.args_kwargs["args"] == [body["job"]]
     assert Job.objects.get(pk=body["job"]).task_id == str(task.id)
+
+
+@pytest.mark.parametrize(
+    ("pillow_format", "name", "stored_format"),
+    [
+        ("PNG", "photo.png", "PNG"),
+        ("WEBP", "photo.webp", "WEBP"),
+        ("GIF", "photo.gif", "GIF"),
+        ("BMP", "photo.bmp", "BMP"),
+        ("TIFF", "photo.tiff", "TIFF"),
+        ("HEIF", "photo.heic", "HEIF"),
+    ],
+)
+def test_every_accepted_format_uploads(
+    client: Client, photo: bytes, pillow_format: str, name: str, stored_format: str
+) -> None:
+    pillow_heif.register_heif_opener()
+    converted = io.BytesIO()
+    decode(photo).save(converted, pillow_format)
+    response = upload(client, name, converted.getvalue())
+    assert response.status_code == 201, response.content
+    image = Image.objects.get(pk=response.json()["image"])
+    assert (image.format, image.width, image.height) == (stored_format, 400, 330)
 
 
 @pytest.mark.parametrize("case", sorted(hostile.UNREADABLE))
