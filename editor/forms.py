@@ -79,6 +79,13 @@ class ImageUploadForm(forms.Form):
             upload.seek(0)
         return upload
 
+    def storage_name(self, stem: str) -> str:
+        """A file name for storage: our own stem and the decoded format's extension (the
+        uploaded name is never used for paths)."""
+        assert self.decoded is not None, "call is_valid() first"
+        extension = {"JPEG": "jpg", "MPO": "jpg", "TIFF": "tif"}.get(self.decoded.format)
+        return f"{stem}.{extension or self.decoded.format.lower()}"
+
     def _reject(self, message: str, status: HTTPStatus) -> UploadedFile:
         self.rejection = Rejection(message, status)
         raise forms.ValidationError(message)
@@ -91,17 +98,15 @@ class ImageUploadForm(forms.Form):
         return Rejection("The upload is not valid.", HTTPStatus.BAD_REQUEST)
 
 
-class BackgroundUploadForm(forms.Form):
-    """A custom background picture for the editor: same limits as any upload."""
+class BackgroundUploadForm(ImageUploadForm):
+    """A custom background picture for the editor: same checks and limits as any upload."""
 
-    file = forms.FileField(error_messages={"required": "Choose a background picture."})
-
-    def clean_file(self) -> UploadedFile:
-        upload: UploadedFile = self.cleaned_data["file"]
-        form = ImageUploadForm(files={"file": upload})
-        if not form.is_valid():
-            raise forms.ValidationError(form.first_error().message)
-        return upload
+    file = forms.FileField(
+        error_messages={
+            "required": "Choose a background picture.",
+            "empty": "The file is empty.",
+        }
+    )
 
 
 class RerunForm(forms.Form):

@@ -107,6 +107,7 @@ def publish(state: JobState) -> None:
         loop = _server_loop
         if loop is not None and loop.is_running():
             future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+            # Waiting keeps events in order; a worker thread is never the loop's own thread.
             future.result(timeout=PUBLISH_TIMEOUT_S)
         else:
             async_to_sync(layer.group_send)(group, message)

@@ -7,8 +7,8 @@ import uuid
 from http import HTTPStatus
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models.fields.files import FieldFile
 from django.http import (
     FileResponse,
     Http404,
@@ -92,7 +92,6 @@ def upload(request: HttpRequest) -> JsonResponse:
     decoded = form.decoded
     assert decoded is not None  # set by a successful clean_file
     height, width = decoded.rgb.shape[:2]
-    extension = decoded.format.lower().replace("jpeg", "jpg")
     with transaction.atomic():
         image = Image(
             owner=request_owner(request),
@@ -102,7 +101,7 @@ def upload(request: HttpRequest) -> JsonResponse:
             width=width,
             height=height,
         )
-        image.original.save(f"original.{extension}", upload_file, save=False)
+        image.original.save(form.storage_name("original"), upload_file, save=False)
         image.save()
         job = Job.objects.create(image=image)
         enqueue_job(job)
@@ -197,11 +196,10 @@ def upload_background(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse
     image = owned_image(request, image_id)
     form = BackgroundUploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        return _error(form.errors["file"][0], HTTPStatus.BAD_REQUEST)
+        return _error(form.first_error().message, HTTPStatus.BAD_REQUEST)
     if image.background:
         image.background.delete(save=False)
-    upload_file = form.cleaned_data["file"]
-    image.background.save("background", ContentFile(upload_file.read()), save=True)
+    image.background.save(form.storage_name("background"), form.cleaned_data["file"], save=True)
     url = reverse("editor:image-file", args=[image.id, "background"])
     return JsonResponse({"url": f"{url}?v={uuid.uuid4().hex[:8]}"}, status=HTTPStatus.CREATED)
 
@@ -237,11 +235,11 @@ JOB_FILES = {
 }
 
 
-def _serve(field_file: object, filename: str | None = None) -> FileResponse:
+def _serve(field_file: FieldFile, filename: str | None = None) -> FileResponse:
     if not field_file:
         raise Http404("No such file")
     response = FileResponse(
-        field_file.open("rb"),  # type: ignore[attr-defined]
+        field_file.open("rb"),
         as_attachment=filename is not None,
         filename=filename,
     )
