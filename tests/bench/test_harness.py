@@ -107,3 +107,47 @@ def test_targets_compare_inclusively_and_mark_unmeasured_ones():
     assert verdicts["SOD S-measure"] is True
     assert verdicts["matting SAD"] is None
     assert verdicts["forward 320×320 (PyTorch)"] is None
+
+
+def test_rembg_loads_the_shared_onnx_from_its_own_home(shared_dir: Path, eval_dir: Path,
+                                                       tmp_path: Path):
+    from bench import rembg_runner
+
+    if not rembg_runner.rembg_available():
+        pytest.skip("rembg is installed only in the benchmark's venv (make bench)")
+    onnx = shared_dir / "models" / "u2netp.onnx"
+    copy = rembg_runner.prepare_home(onnx, tmp_path / "home")
+    assert copy.read_bytes() == onnx.read_bytes()
+    cutter = rembg_runner.RembgCutter(copy)
+    image = eval_dir / "sod" / "images" / "ecssd_0774.jpg"
+    alpha = cutter.alpha(image, alpha_matting=False)
+    with Image.open(image) as original, Image.open(eval_dir / "sod/masks/ecssd_0774.png") as gt:
+        assert alpha.shape == (original.height, original.width)
+        truth = np.asarray(gt) >= 128
+    assert np.abs((alpha >= 128).astype(float) - truth).mean() < 0.2
+
+
+def test_results_json_has_every_section(shared_dir: Path, tmp_path: Path):
+    pytest.importorskip("bgremover.engine.pipeline", reason="the engine pipeline is not in yet")
+    from bench import run
+
+    out = tmp_path / "results.json"
+    run.main(["--no-rembg", "--sod-limit", "2", "--matting-limit", "1", "--sizes", "0.05",
+              "--repeats", "1", "--forward-repeats", "1", "--json", str(out)])
+    results = json.loads(out.read_text())
+
+    assert {"meta", "quality", "speed", "forward", "targets"} <= set(results)
+    assert {"date", "command", "machine", "versions"} <= set(results["meta"])
+    for kind, columns in (("sod", report.SOD_COLUMNS), ("matting", report.MATTING_COLUMNS)):
+        assert set(results["quality"][kind]) == {"ours_auto", "ours_off"}
+        for scores in results["quality"][kind].values():
+            assert set(columns) | {"items", "missing", "seconds"} <= set(scores)
+    assert [(row["size_mp"], row["matting"]) for row in results["speed"]["cli"]] == [
+        (0.05, "off"), (0.05, "on")]
+    for row in results["speed"]["cli"]:
+        assert row["ours"]["median_s"] > 0 and row["ours"]["peak_rss_mib"] > 0
+    assert len(results["speed"]["in_process"]) == 2
+    assert results["forward"]["gflop_counted"] == pytest.approx(39.51, abs=0.01)
+    assert results["forward"]["ours_torch"]["median_s"] > 0
+    names = {target["name"] for target in results["targets"]}
+    assert {"SOD MAE", "matting SAD", "forward 320×320 (PyTorch)"} <= names
