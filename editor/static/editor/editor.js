@@ -20,9 +20,11 @@ function followJob(state) {
     jobList.append(card);
   }
   jobList.hidden = false;
+  card.scrollIntoView({ block: "nearest" });
   watchJob(state, (next) => {
     updateCard(card, next);
     if (next.status === "done") window.location.reload();
+    if (next.status === "failed") document.getElementById("rerun-button").disabled = false;
   });
 }
 
@@ -145,7 +147,7 @@ async function setupPreview(result) {
       canvas.getContext("2d").drawImage(source, left, top, w, h, 0, 0, w, h);
     }
     compare.style.aspectRatio = `${w} / ${h}`;
-    compare.style.setProperty("--ratio", String(w / h));
+    compare.parentElement.style.setProperty("--ratio", String(w / h));
     after.dataset.background = form.elements.background.value;
     compare.classList.toggle("is-opaque", choice.kind !== "transparent");
   }
