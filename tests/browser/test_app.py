@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.browser.pages import (
     DOG,
@@ -223,3 +223,18 @@ def test_keyboard_opens_the_picker_and_paste_uploads(
     for image in page.locator("img:visible").all():
         assert image.get_attribute("alt") is not None
     assert console_errors == []
+
+
+def test_page_falls_back_to_polling_when_the_websocket_cannot_connect(
+    page: Page, eval_dir: Path
+) -> None:
+    refused: list[str] = []
+
+    def refuse(socket: WebSocketRoute) -> None:
+        refused.append(socket.url)
+        socket.close(code=1011)
+
+    page.route_web_socket(re.compile(r"/ws/jobs/"), refuse)
+    upload_with_picker(page, [photo(eval_dir, FOX)])
+    wait_done(page, f"{FOX}.jpg")
+    assert refused, "the page never tried the websocket"
