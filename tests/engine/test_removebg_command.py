@@ -1,0 +1,331 @@
+"""``manage.py removebg`` end to end, with the real U²-NetP weights on real photos."""
+
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from PIL import Image
+
+from tests.conftest import REPO_ROOT
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal, as a real one would."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(scope="module")
+def photo_sources(eval_dir: Path) -> list[Path]:
+    """Two photos whose ground-truth masks have background in every corner."""
+    chosen = []
+    for image in sorted((eval_dir / "sod/images").glob("ecssd_*.jpg")):
+        mask = np.asarray(Image.open(eval_dir / "sod/masks" / f"{image.stem}.png"))
+        if not mask[[0, 0, -1, -1], [0, -1, 0, -1]].any():
+            chosen.append(image)
+        if len(chosen) == 2:
+            return chosen
+    pytest.fail("fewer than two evaluation photos with background corners")
+
+
+@pytest.fixture
+def photos(tmp_path: Path, photo_sources: list[Path]) -> list[Path]:
+    """The two photos downscaled to at most 400 px, in their own folder."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    paths = []
+    for source in photo_sources:
+        with Image.open(source) as image:
+            image = image.convert("RGB")
+            image.thumbnail((400, 400))
+            path = folder / source.name
+            image.save(path, quality=92)
+            paths.append(path)
+    return paths
+
+
+def removebg(*args: object, tty: bool = False) -> tuple[str, str]:
+    """Run the command in-process; return (stdout, stderr). CommandError propagates."""
+    out, err = io.StringIO(), Terminal() if tty else io.StringIO()
+    try:
+        call_command("removebg", *map(str, args), stdout=out, stderr=err)
+    except CommandError as exc:
+        exc.stdout, exc.stderr = out.getvalue(), err.getvalue()
+        raise
+    return out.getvalue(), err.getvalue()
+
+
+def test_cutouts_are_rgba_pngs_named_after_the_inputs(tmp_path, photos, u2netp_weights):
+    out_dir = tmp_path / "new" / "out"  # created, parents too
+    stdout, stderr = removebg(*photos, "-o", out_dir, "--model-path", u2netp_weights)
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(f"{p.stem}.png" for p in photos)
+    for photo in photos:
+        with Image.open(out_dir / f"{photo.stem}.png") as result, Image.open(photo) as source:
+            assert result.format == "PNG" and result.mode == "RGBA"
+            assert result.size == source.size
+            alpha = np.asarray(result)[..., 3]
+        assert alpha.min() == 0 and alpha.max() == 255  # a subject, and background removed
+        assert f"{photo.name} -> {out_dir / (photo.stem + '.png')}" in stdout
+    assert "2 images done, 0 failed in " in stdout
+    assert stderr == ""
+
+
+def test_mask_output_is_a_single_channel_png(tmp_path, photos, u2netp_weights):
+    removebg(
+        photos[0],
+        "-o",
+        tmp_path / "out",
+        "--output",
+        "mask",
+        "--matting",
+        "off",
+        "--model-path",
+        u2netp_weights,
+    )
+    with (
+        Image.open(tmp_path / "out" / f"{photos[0].stem}.png") as mask,
+        Image.open(photos[0]) as source,
+    ):
+        assert mask.format == "PNG" and mask.mode == "L" and mask.size == source.size
+        values = np.asarray(mask)
+    assert values[[0, 0, -1, -1], [0, -1, 0, -1]].max() < 32  # corners are background
+    assert values.max() == 255
+
+
+def test_jpeg_on_green_has_green_corners(tmp_path, photos, u2netp_weights):
+    removebg(
+        *photos,
+        "-o",
+        tmp_path / "out",
+        "--format",
+        "jpeg",
+        "--background",
+        "#00ff00",
+        "--matting",
+        "off",
+        "--model-path",
+        u2netp_weights,
+    )
+    for photo in photos:
+        with Image.open(tmp_path / "out" / f"{photo.stem}.jpg") as result:
+            assert result.format == "JPEG" and result.mode == "RGB"
+            pixels = np.asarray(result).astype(int)
+        corners = pixels[[0, 0, -1, -1], [0, -1, 0, -1]]
+        assert np.abs(corners - [0, 255, 0]).max() < 40, corners
+
+
+def test_a_folder_means_the_images_directly_inside_it(tmp_path, photos, u2netp_weights):
+    folder = photos[0].parent
+    (folder / "notes.txt").write_text("not an image, and not picked up")
+    (folder / "sub").mkdir()
+    Image.new("RGB", (32, 32)).save(folder / "sub" / "nested.png")  # not recursive
+    upper = folder / "LOUD.JPG"
+    upper.write_bytes(photos[1].read_bytes())
+    stdout, _ = removebg(
+        folder, "-o", tmp_path / "out", "--matting", "off", "--model-path", u2netp_weights
+    )
+    expected = sorted([f"{photos[0].stem}.png", f"{photos[1].stem}.png", "LOUD.png"])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == expected
+    assert "3 images done, 0 failed" in stdout
+
+
+def test_bad_files_are_reported_by_name_and_the_others_still_get_done(
+    tmp_path, photos, u2netp_weights
+):
+    corrupt = tmp_path / "in" / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    missing = tmp_path / "in" / "missing.jpg"
+    with pytest.raises(CommandError, match="2 of 4 inputs failed") as raised:
+        removebg(
+            photos[0],
+            corrupt,
+            missing,
+            photos[1],
+            "-o",
+            tmp_path / "out",
+            "--matting",
+            "off",
+            "--model-path",
+            u2netp_weights,
+        )
+    out_names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert out_names == sorted(f"{p.stem}.png" for p in photos)
+    stderr = raised.value.stderr
+    assert "corrupt.jpg: " in stderr
+    assert "missing.jpg: no such file or folder" in stderr
+    assert photos[0].name not in stderr and photos[1].name not in stderr
+    assert "2 images done, 2 failed in " in raised.value.stdout
+
+
+def test_crop_shrinks_to_the_subject_and_the_margin_grows_it(tmp_path, photos, u2netp_weights):
+    sizes = {}
+    for margin in ("0", "10%"):
+        out_dir = tmp_path / f"crop{margin.strip('%')}"
+        removebg(
+            photos[0],
+            "-o",
+            out_dir,
+            "--crop",
+            margin,
+            "--matting",
+            "off",
+            "--model-path",
+            u2netp_weights,
+        )
+        with Image.open(out_dir / f"{photos[0].stem}.png") as result:
+            sizes[margin] = result.size
+    with Image.open(photos[0]) as source:
+        full = source.size
+    tight, loose = sizes["0"], sizes["10%"]
+    assert tight[0] < full[0] or tight[1] < full[1]
+    assert tight[0] <= loose[0] <= full[0] and tight[1] <= loose[1] <= full[1]
+    assert loose != tight
+
+
+def test_crop_without_a_margin_before_an_input_takes_the_input_as_a_file(
+    tmp_path, photos, u2netp_weights
+):
+    stdout, _ = removebg(
+        "--crop",
+        photos[0],
+        photos[1],
+        "-o",
+        tmp_path / "out",
+        "--matting",
+        "off",
+        "--model-path",
+        u2netp_weights,
+    )
+    assert "2 images done, 0 failed" in stdout
+
+
+def test_terminal_gets_a_single_updating_progress_line(tmp_path, photos, u2netp_weights):
+    _, stderr = removebg(
+        *photos,
+        "-o",
+        tmp_path / "out",
+        "--matting",
+        "off",
+        "--model-path",
+        u2netp_weights,
+        tty=True,
+    )
+    assert "\n" not in stderr  # one line, rewritten in place, cleared at the end
+    assert "\r" in stderr
+    assert f"[1/2] {photos[0].name}" in stderr and f"[2/2] {photos[1].name}" in stderr
+    assert "segmenting" in stderr and re.search(r"segmenting +\d+%", stderr)
+    assert stderr.endswith("\r\033[K")
+
+
+def test_no_progress_line_when_not_a_terminal(tmp_path, photos, u2netp_weights):
+    stdout, stderr = removebg(
+        photos[0], "-o", tmp_path / "out", "--matting", "off", "--model-path", u2netp_weights
+    )
+    assert stderr == "" and "\r" not in stdout
+    assert stdout.splitlines()[0].startswith(f"{photos[0].name} -> ")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--format", "jpeg"], "JPEG cannot store transparency: add --background"),
+        (["--format", "jpeg", "--background", "transparent"], "JPEG cannot store transparency"),
+        (["--background", "#12"], "--background: .*not a hex colour"),
+        (["--background", "blur:500"], "--background: .*1 to 100"),
+        (["--crop", "lots"], "--crop takes a margin in percent"),
+        (["--crop", "150%"], "between 0 and 100"),
+        (["--output", "mask", "--format", "webp"], "always writes PNG"),
+        (["--output", "mask", "--background", "#ffffff"], "no effect with --output mask"),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(tmp_path, photos, args, message):
+    out_dir = tmp_path / "out"
+    with pytest.raises(CommandError, match=message):
+        removebg(photos[0], "-o", out_dir, *args)
+    assert not out_dir.exists()
+
+
+def test_output_folder_that_is_a_file_is_refused(tmp_path, photos):
+    blocker = tmp_path / "out"
+    blocker.write_text("")
+    with pytest.raises(CommandError, match="is an existing file"):
+        removebg(photos[0], "-o", blocker)
+
+
+def test_two_inputs_with_the_same_stem_do_not_overwrite_each_other(
+    tmp_path, photos, u2netp_weights
+):
+    twin = tmp_path / "other" / photos[0].with_suffix(".png").name
+    twin.parent.mkdir()
+    Image.open(photos[0]).save(twin)
+    with pytest.raises(CommandError, match="1 of 2 inputs failed") as raised:
+        removebg(
+            photos[0],
+            twin,
+            "-o",
+            tmp_path / "out",
+            "--matting",
+            "off",
+            "--model-path",
+            u2netp_weights,
+        )
+    assert f"{twin.name}: its result {photos[0].stem}.png was already written for " in (
+        raised.value.stderr
+    )
+
+
+def test_wrong_weights_stop_the_batch_with_the_engine_message(tmp_path, photos):
+    bogus = tmp_path / "bogus.pth"
+    bogus.write_bytes(b"not a checkpoint")
+    with pytest.raises(CommandError, match="bogus.pth"):
+        removebg(*photos, "-o", tmp_path / "out", "--model-path", bogus)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_manage_py_exit_status_and_summary(tmp_path, photos, u2netp_weights):
+    """The real command line: production settings with the development key allowed."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(ALLOW_DEV_SECRET_KEY="1", DATA_DIR=str(tmp_path / "data"))
+    bad = tmp_path / "in" / "empty.png"
+    bad.write_bytes(b"")
+    command = [
+        sys.executable,
+        "manage.py",
+        "removebg",
+        "-o",
+        str(tmp_path / "out"),
+        "--matting",
+        "off",
+        "--model-path",
+        str(u2netp_weights),
+    ]
+    good = subprocess.run(
+        [*command, str(photos[0])],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert good.returncode == 0, good.stderr
+    assert "1 image done, 0 failed in " in good.stdout
+    mixed = subprocess.run(
+        [*command, str(bad), str(photos[1])],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert mixed.returncode == 1
+    assert "empty.png: " in mixed.stderr
+    assert "1 image done, 1 failed in " in mixed.stdout
+    assert (tmp_path / "out" / f"{photos[1].stem}.png").is_file()
