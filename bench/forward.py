@@ -36,25 +36,17 @@ def count_conv_macs(model: nn.Module, size: int = INPUT_SIZE) -> int:
     return total
 
 
-def sample_input(size: int = INPUT_SIZE, seed: int = 0) -> np.ndarray:
-    """A normalised-looking 1×3×size×size float32 batch (values like a real photo's)."""
-    return np.random.default_rng(seed).normal(0.0, 1.0, (1, 3, size, size)).astype(np.float32)
+def sample_input(batch_size: int = 1, size: int = INPUT_SIZE, seed: int = 0) -> np.ndarray:
+    """A normalised-looking N×3×size×size float32 batch (values like a real photo's)."""
+    shape = (batch_size, 3, size, size)
+    return np.random.default_rng(seed).normal(0.0, 1.0, shape).astype(np.float32)
 
 
 def time_forward(forward: Callable[[np.ndarray], object], gflop: float, repeats: int = 20,
-                 warmup: int = 3) -> dict:
-    """Median seconds per pass and the effective GFLOP/s at that median."""
-    batch = sample_input()
+                 warmup: int = 3, batch_size: int = 1) -> dict:
+    """Median seconds per call on a batch and the effective GFLOP/s at that median
+    (``gflop`` is the work of one image's pass)."""
+    batch = sample_input(batch_size)
     timing = time_calls(lambda: forward(batch), repeats=repeats, warmup=warmup)
-    return {**timing, "gflop_per_s": gflop / timing["median_s"]}
-
-
-def torch_forward(model: nn.Module) -> Callable[[np.ndarray], object]:
-    """A plain eval-mode PyTorch pass under inference_mode."""
-    model.eval()
-
-    def forward(batch: np.ndarray) -> object:
-        with torch.inference_mode():
-            return model(torch.from_numpy(batch))
-
-    return forward
+    return {**timing, "batch_size": batch_size,
+            "gflop_per_s": gflop * batch_size / timing["median_s"]}

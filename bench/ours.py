@@ -6,11 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
 
 from bench.data import REPO_ROOT
-from bench.forward import torch_forward
 from bench.quality import AlphaPredictor
 
 Matting = str  # "auto" | "on" | "off", as RemovalOptions.matting
@@ -44,9 +42,10 @@ def cli_command(python: str, image: Path, out_dir: Path, weights: Path,
 
 
 def network_forward(weights: Path) -> tuple[nn.Module, Callable[[np.ndarray], object]]:
-    """Our PyTorch network and one raw pass through it (1×3×320×320 float32 in)."""
-    from bgremover.engine.model import U2NETP
+    """Our network as loaded (for counting its work) and the engine's optimised pass
+    (``Segmenter.forward``: folded BatchNorm, channels-last, frozen TorchScript on CPU)."""
+    from bgremover.engine.segment import segmenter_for
+    from bgremover.engine.weights import load_model
 
-    model = U2NETP()
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return model, torch_forward(model)
+    loaded = load_model(path=weights)
+    return loaded.module, segmenter_for(loaded).forward

@@ -154,7 +154,10 @@ def run_forward(args: argparse.Namespace, shared: Path,
     macs = forward.count_conv_macs(model)
     gflop = 2 * macs / 1e9
     result = {"gmac_counted": macs / 1e9, "gflop_counted": gflop, "gflop_quoted": 39.5,
-              "ours_torch": forward.time_forward(torch_pass, gflop, args.forward_repeats)}
+              "ours_torch": forward.time_forward(torch_pass, gflop, args.forward_repeats),
+              # the pipeline's flip test-time augmentation: photo and mirror in one batch
+              "ours_torch_flip_batch": forward.time_forward(
+                  torch_pass, gflop, args.forward_repeats, batch_size=2)}
     if cutter is not None:
         result["rembg_onnxruntime"] = forward.time_forward(cutter.forward, gflop,
                                                            args.forward_repeats)
