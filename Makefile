@@ -50,7 +50,7 @@ $(REMBG_VENV)/.installed:
 	touch $@
 
 bench: $(BENCH_VENV)/.installed $(REMBG_VENV)/.installed
-	$(BENCH_VENV)/bin/python -m bench.run --rembg-cli $(REMBG_VENV)/bin/rembg $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python -m bench.run --rembg-cli $(abspath $(REMBG_VENV))/bin/rembg $(BENCH_ARGS)
 
 test: install browser-deps
 	$(VENV)/bin/ruff check .
