@@ -66,6 +66,15 @@ def decode(data: bytes) -> PILImage.Image:
 
 
 @pytest.fixture
+def uploaded(client: Client, photo: bytes) -> Image:
+    """An uploaded photo whose job has not run (enough for pages and ownership)."""
+    visit(client)
+    response = upload(client, "dog photo.jpg", photo)
+    assert response.status_code == 201, response.content
+    return Image.objects.get(pk=response.json()["image"])
+
+
+@pytest.fixture
 def processed(client: Client, photo: bytes, django_capture_on_commit_callbacks: object) -> Image:
     """An uploaded photo whose job ran through the real pipeline."""
     visit(client)
@@ -80,8 +89,8 @@ def processed(client: Client, photo: bytes, django_capture_on_commit_callbacks: 
 # ---- Pages
 
 
-def test_every_page_states_the_retention_period(client: Client, processed: Image) -> None:
-    for url in ("/", "/gallery/", f"/images/{processed.id}/"):
+def test_every_page_states_the_retention_period(client: Client, uploaded: Image) -> None:
+    for url in ("/", "/gallery/", f"/images/{uploaded.id}/"):
         page = client.get(url).content.decode()
         assert f"deleted automatically\n        {settings.RETENTION_HOURS} hours" in page, url
 
@@ -228,58 +237,58 @@ def test_job_result_files_and_status(client: Client, processed: Image) -> None:
         decode(b"".join(response.streaming_content))
 
 
-def test_download_transparent_png(
+def test_downloads_render_every_choice_at_full_resolution(
     client: Client, processed: Image, subject_mask: np.ndarray
 ) -> None:
-    response = client.get(f"/images/{processed.id}/download/", {"format": "png"})
-    assert response.status_code == 200
-    assert response["Content-Type"] == "image/png"
-    assert response["Content-Disposition"] == 'attachment; filename="dog photo-cutout.png"'
-    alpha = np.asarray(decode(response.content).convert("RGBA"))[..., 3]
+    url = f"/images/{processed.id}/download/"
+    png = client.get(url, {"format": "png"})
+    assert png.status_code == 200 and png["Content-Type"] == "image/png"
+    assert png["Content-Disposition"] == 'attachment; filename="dog photo-cutout.png"'
+    alpha = np.asarray(decode(png.content).convert("RGBA"))[..., 3]
     assert alpha.shape == subject_mask.shape
     assert max(alpha[0, 0], alpha[0, -1], alpha[-1, 0], alpha[-1, -1]) <= 10
     assert np.median(alpha[subject_mask == 255]) >= 240
 
-
-def test_download_colour_jpeg_and_mask(client: Client, processed: Image) -> None:
-    url = f"/images/{processed.id}/download/"
     jpeg = client.get(url, {"background": "color", "color": "#ff0000", "format": "jpeg"})
     assert jpeg.status_code == 200 and jpeg["Content-Type"] == "image/jpeg"
     pixels = np.asarray(decode(jpeg.content).convert("RGB")).astype(int)
     assert np.abs(pixels[2, 2] - [255, 0, 0]).max() <= 12
-    mask = client.get(url, {"output": "mask"})
-    assert decode(mask.content).mode == "L"
 
+    mask = decode(client.get(url, {"output": "mask"}).content)
+    assert mask.mode == "L" and np.array_equal(np.asarray(mask), alpha)
 
-def test_download_preset_blur_and_crop(client: Client, processed: Image) -> None:
-    url = f"/images/{processed.id}/download/"
     preset = client.get(url, {"background": "preset", "preset": "sunset", "format": "webp"})
     assert preset.status_code == 200 and preset["Content-Type"] == "image/webp"
     assert decode(preset.content).mode == "RGB"
+
     blur = client.get(url, {"background": "blur", "blur": "30", "format": "jpeg"})
-    assert blur.status_code == 200
-    cropped = client.get(url, {"crop": "on", "margin": "0"})
-    width, height = decode(cropped.content).size
+    assert blur.status_code == 200 and decode(blur.content).size == (400, 330)
+
+    cropped = decode(client.get(url, {"crop": "on", "margin": "0"}).content)
     left, top, right, bottom = processed.latest_result().subject_box
-    assert (width, height) == (right - left, bottom - top)
+    assert cropped.size == (right - left, bottom - top)
 
 
-@pytest.mark.parametrize(
-    ("params", "message"),
-    [
-        ({"format": "jpeg"}, "JPEG cannot store transparency"),
-        ({"background": "color", "color": "red"}, "Colour must look like #1e90ff."),
-        ({"background": "preset", "preset": "nope"}, "Select a valid choice"),
-        ({"background": "custom"}, "Upload a background picture first."),
-        ({"background": "blur", "blur": "500"}, "less than or equal to 100"),
-    ],
-)
-def test_bad_download_options_get_clear_errors(
-    client: Client, processed: Image, params: dict[str, str], message: str
-) -> None:
-    response = client.get(f"/images/{processed.id}/download/", params)
-    assert response.status_code == 400
-    assert message in response.json()["error"]
+BAD_DOWNLOAD_OPTIONS = [
+    ({"format": "jpeg"}, "JPEG cannot store transparency"),
+    ({"background": "color", "color": "red"}, "Colour must look like #1e90ff."),
+    ({"background": "preset", "preset": "nope"}, "Select a valid choice"),
+    ({"background": "custom"}, "Upload a background picture first."),
+    ({"background": "blur", "blur": "500"}, "less than or equal to 100"),
+]
+
+
+def test_bad_download_options_get_clear_errors(client: Client, processed: Image) -> None:
+    for params, message in BAD_DOWNLOAD_OPTIONS:
+        response = client.get(f"/images/{processed.id}/download/", params)
+        assert response.status_code == 400, params
+        assert message in response.json()["error"], params
+
+
+def test_download_before_the_result_exists(client: Client, uploaded: Image) -> None:
+    response = client.get(f"/images/{uploaded.id}/download/")
+    assert response.status_code == 409
+    assert response.json()["error"] == "This image has no finished result yet."
 
 
 def test_custom_background(client: Client, processed: Image) -> None:
@@ -301,12 +310,12 @@ def test_custom_background(client: Client, processed: Image) -> None:
     assert refused.status_code == 400 and "Not a supported image format" in refused.json()["error"]
 
 
-def test_rerun_creates_a_new_job_with_the_matting_choice(client: Client, processed: Image) -> None:
-    response = client.post(f"/images/{processed.id}/rerun/", {"matting": "off"})
+def test_rerun_creates_a_new_job_with_the_matting_choice(client: Client, uploaded: Image) -> None:
+    response = client.post(f"/images/{uploaded.id}/rerun/", {"matting": "off"})
     assert response.status_code == 201
     job = Job.objects.get(pk=response.json()["job"])
-    assert job.matting == "off" and job.status == "queued" and job.image_id == processed.id
-    assert client.post(f"/images/{processed.id}/rerun/", {"matting": "x"}).status_code == 400
+    assert job.matting == "off" and job.status == "queued" and job.image_id == uploaded.id
+    assert client.post(f"/images/{uploaded.id}/rerun/", {"matting": "x"}).status_code == 400
 
 
 def test_failed_job_reports_the_engine_reason(
@@ -327,34 +336,34 @@ def test_failed_job_reports_the_engine_reason(
 # ---- Gallery, ownership, deletion
 
 
-def test_gallery_lists_newest_first_with_expiry(client: Client, processed: Image, photo: bytes):
+def test_gallery_lists_newest_first_with_expiry(client: Client, uploaded: Image, photo: bytes):
     upload(client, "second.jpg", photo)
     page = client.get("/gallery/").content.decode()
     assert page.index("second.jpg") < page.index("dog photo.jpg")
     assert "Deleted in 23" in page
 
 
-def test_other_owners_get_404_everywhere(client: Client, processed: Image) -> None:
+def test_other_owners_get_404_everywhere(client: Client, uploaded: Image) -> None:
     stranger = visit(Client())
-    job = processed.latest_job()
+    job = uploaded.latest_job()
     assert job is not None
     for method, url in [
-        ("get", f"/images/{processed.id}/"),
-        ("get", f"/images/{processed.id}/download/"),
-        ("get", f"/images/{processed.id}/files/original"),
+        ("get", f"/images/{uploaded.id}/"),
+        ("get", f"/images/{uploaded.id}/download/"),
+        ("get", f"/images/{uploaded.id}/files/original"),
         ("get", f"/jobs/{job.id}/status/"),
         ("get", f"/jobs/{job.id}/files/cutout"),
-        ("post", f"/images/{processed.id}/delete/"),
-        ("post", f"/images/{processed.id}/rerun/"),
-        ("post", f"/images/{processed.id}/background/"),
+        ("post", f"/images/{uploaded.id}/delete/"),
+        ("post", f"/images/{uploaded.id}/rerun/"),
+        ("post", f"/images/{uploaded.id}/background/"),
     ]:
         assert getattr(stranger, method)(url).status_code == 404, url
     assert "dog photo.jpg" not in stranger.get("/gallery/").content.decode()
-    assert Image.objects.filter(pk=processed.id).exists()
+    assert Image.objects.filter(pk=uploaded.id).exists()
 
 
-def test_media_is_not_served_publicly(client: Client, processed: Image) -> None:
-    assert client.get(f"/media/{processed.original.name}").status_code == 404
+def test_media_is_not_served_publicly(client: Client, uploaded: Image) -> None:
+    assert client.get(f"/media/{uploaded.original.name}").status_code == 404
 
 
 def test_delete_removes_rows_and_every_stored_file(
