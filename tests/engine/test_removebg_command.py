@@ -280,8 +280,15 @@ def test_two_inputs_with_the_same_stem_do_not_overwrite_each_other(
 def test_wrong_weights_stop_the_batch_with_the_engine_message(tmp_path, photos):
     bogus = tmp_path / "bogus.pth"
     bogus.write_bytes(b"not a checkpoint")
-    with pytest.raises(CommandError, match="bogus.pth"):
+    with pytest.raises(CommandError, match="bogus.pth") as raised:
         removebg(*photos, "-o", tmp_path / "out", "--model-path", bogus)
+    assert raised.value.stderr == "" and raised.value.stdout == ""  # before any file
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_unknown_model_name_is_refused_before_any_work(tmp_path, photos):
+    with pytest.raises(CommandError, match="Unknown model 'u3net'. Known models: u2net"):
+        removebg(*photos, "-o", tmp_path / "out", "--model", "u3net")
     assert list((tmp_path / "out").iterdir()) == []
 
 

@@ -7,6 +7,7 @@ non-zero when any file failed.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -28,6 +29,8 @@ from bgremover.engine.compose import Background, parse_background
 from bgremover.engine.encode import FORMATS
 from bgremover.engine.errors import EngineError, WeightsError
 from bgremover.engine.pipeline import RemovalOptions, RenderOptions, remove_background, render
+from bgremover.engine.weights import load_model
+from editor.management.commands.fetch_models import ProgressBar
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
@@ -171,13 +174,14 @@ class Command(BaseCommand):
                 "JPEG cannot store transparency: add --background (e.g. --background '#ffffff' "
                 "or --background blur), or choose --format png or webp"
             )
-        out_dir = _make_out_dir(options["out_dir"])
         removal = RemovalOptions(
             model=options["model"] or settings.DEFAULT_MODEL,
             model_path=options["model_path"],
             model_dir=settings.MODEL_DIR,
             matting=options["matting"],
         )
+        out_dir = _make_out_dir(options["out_dir"])
+        self._load_model(removal, options["verbosity"])
         rendering = RenderOptions(
             background=background, crop_margin=crop_margin, output=output, format=fmt
         )
@@ -190,6 +194,25 @@ class Command(BaseCommand):
             rendering,
             verbosity=options["verbosity"],
         )
+
+    def _load_model(self, removal: RemovalOptions, verbosity: int) -> None:
+        """Load the network (downloading its weights if need be, with a bar on a terminal)
+        before any file: a weights problem stops the command at once instead of failing every
+        file. The engine keeps the model, so remove_background finds it loaded."""
+        show = verbosity > 0 and self.stderr.isatty()
+        bar = ProgressBar(functools.partial(self.stderr.write, style_func=str)) if show else None
+        try:
+            load_model(
+                removal.model,
+                path=removal.model_path,
+                model_dir=removal.model_dir,
+                progress=bar,
+            )
+        except EngineError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            if bar:
+                bar.finish()
 
     def _run_batch(
         self,
@@ -232,7 +255,8 @@ class Command(BaseCommand):
                     cutout = remove_background(str(job.path), removal, removal_progress)
                     _write_atomically(target, render(cutout, rendering, render_progress))
                 except WeightsError as exc:
-                    # The model is the same for every file: no point trying the rest.
+                    # The model is the same for every file (and loaded above): if it still
+                    # fails, trying the rest is pointless.
                     raise CommandError(str(exc)) from exc
                 except EngineError as exc:
                     failed += 1
