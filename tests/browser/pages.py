@@ -35,8 +35,13 @@ def wait_done(page: Page, name: str) -> Locator:
     return target
 
 
-def upload_with_picker(page: Page, files: list[dict[str, object]]) -> None:
+def open_upload_page(page: Page) -> None:
     page.goto("/")
+    expect(page.locator("#dropzone")).to_have_attribute("data-ready", "true")
+
+
+def upload_with_picker(page: Page, files: list[dict[str, object]]) -> None:
+    open_upload_page(page)
     page.set_input_files("#file-input", files)
 
 

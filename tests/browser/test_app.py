@@ -18,6 +18,7 @@ from tests.browser.pages import (
     card,
     download,
     open_editor,
+    open_upload_page,
     photo,
     subject_mask,
     upload_with_picker,
@@ -65,7 +66,7 @@ def console_errors(page: Page) -> list[str]:
 def test_drop_two_images_progress_through_stages_to_results(
     page: Page, eval_dir: Path, artifacts: Path, console_errors: list[str]
 ) -> None:
-    page.goto("/")
+    open_upload_page(page)
     files = []
     for stem in (DOG, FOX):
         data = (eval_dir / "sod" / "images" / f"{stem}.jpg").read_bytes()
@@ -205,7 +206,7 @@ PASTE_FILE = """
 def test_keyboard_opens_the_picker_and_paste_uploads(
     page: Page, eval_dir: Path, console_errors: list[str]
 ) -> None:
-    page.goto("/")
+    open_upload_page(page)
     page.keyboard.press("Tab")  # skip link first
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     for _ in range(10):

@@ -86,3 +86,6 @@ document.addEventListener("paste", (event) => {
 list.querySelectorAll(".job-card[data-state]").forEach((card) => {
   watchJob(JSON.parse(card.dataset.state), (next) => updateCard(card, next));
 });
+
+// Lets tests (and anyone scripting the page) know the handlers are attached.
+dropzone.dataset.ready = "true";
