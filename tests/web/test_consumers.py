@@ -22,6 +22,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://127.0.0.1")
 
 
+# Generous: the first connection in a test process imports the URLconf (and the engine).
+CONNECT_TIMEOUT_S = 60
+
+
 def communicator(job_id: object, cookie: str | None) -> WebsocketCommunicator:
     headers = [ORIGIN]
     if cookie is not None:
@@ -42,7 +46,7 @@ def test_another_session_is_closed_with_policy_code() -> None:
     stranger = session_cookie("owner-b")
 
     async def scenario() -> None:
-        connected, code = await communicator(job.id, stranger).connect()
+        connected, code = await communicator(job.id, stranger).connect(timeout=CONNECT_TIMEOUT_S)
         assert not connected
         assert code == CLOSE_POLICY_VIOLATION
 
@@ -53,7 +57,7 @@ def test_no_session_is_closed_with_policy_code() -> None:
     job = make_job("owner-a")
 
     async def scenario() -> None:
-        connected, code = await communicator(job.id, None).connect()
+        connected, code = await communicator(job.id, None).connect(timeout=CONNECT_TIMEOUT_S)
         assert (connected, code) == (False, CLOSE_POLICY_VIOLATION)
 
     run(scenario)
@@ -65,7 +69,7 @@ def test_unknown_job_looks_the_same_as_someone_elses() -> None:
 
     async def scenario() -> None:
         missing = "00000000-0000-4000-8000-000000000000"
-        connected, code = await communicator(missing, cookie).connect()
+        connected, code = await communicator(missing, cookie).connect(timeout=CONNECT_TIMEOUT_S)
         assert (connected, code) == (False, CLOSE_POLICY_VIOLATION)
 
     run(scenario)
@@ -84,7 +88,7 @@ def test_foreign_origin_is_refused() -> None:
                 (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()),
             ],
         )
-        connected, _ = await socket.connect()
+        connected, _ = await socket.connect(timeout=CONNECT_TIMEOUT_S)
         assert not connected
 
     run(scenario)
@@ -96,7 +100,7 @@ def test_late_subscriber_gets_current_state_first_then_events() -> None:
 
     async def scenario() -> None:
         socket = communicator(job.id, cookie)
-        connected, _ = await socket.connect()
+        connected, _ = await socket.connect(timeout=CONNECT_TIMEOUT_S)
         assert connected
         first = await socket.receive_json_from(timeout=5)
         assert first["job"] == str(job.id)
@@ -125,7 +129,7 @@ def test_subscriber_after_the_end_still_learns_the_outcome() -> None:
 
     async def scenario() -> None:
         socket = communicator(job.id, cookie)
-        connected, _ = await socket.connect()
+        connected, _ = await socket.connect(timeout=CONNECT_TIMEOUT_S)
         assert connected
         state = await socket.receive_json_from(timeout=5)
         assert state["status"] == "failed"
