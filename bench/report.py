@@ -153,8 +153,16 @@ def format_targets(found: list[Target]) -> str:
     return "\n".join([_table(["target", "measured", "goal", "result"], rows), *notes])
 
 
+def format_header(meta: dict) -> str:
+    load = " → ".join(" ".join(f"{x:.1f}" for x in meta[key])
+                      for key in ("load_average_at_start", "load_average_at_end") if key in meta)
+    return (f"{meta['command']}  ({meta['date']}, {meta.get('wall_s', 0) / 60:.1f} min)\n"
+            f"{meta['machine']}; load average (1/5/15 min) {load}\n"
+            + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
+
+
 def format_report(results: dict) -> str:
-    parts = []
+    parts = [format_header(results["meta"])] if "meta" in results else []
     for kind, title in (("sod", "SOD (eval/sod)"), ("matting", "Matting (eval/matting, "
                                                                "unknown = trimaps_large band)")):
         methods = _get(results, "quality", kind)

@@ -17,6 +17,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench import forward, ours, quality, rembg_runner, report, speed
@@ -36,31 +37,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "1 MP only, one repeat, 5 forward passes")
     parser.add_argument("--only", choices=["quality", "speed"],
                         help="run one half (speed includes the forward timing)")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="runs per speed measurement of ours and plain rembg (median quoted)")
+    parser.add_argument("--repeats", type=int,
+                        help="runs per speed measurement of ours and plain rembg, median quoted "
+                             "(default 3; --quick: 1)")
     parser.add_argument("--rembg-matting-repeats", type=int, default=1,
                         help="runs of rembg -a per size (about 50 s and 7 GB each at 12-24 MP)")
     parser.add_argument("--no-rembg", action="store_true", help="leave rembg out entirely")
     parser.add_argument("--no-rembg-matting-speed", action="store_true",
                         help="skip the slow rembg -a process runs (its quality is still scored)")
-    parser.add_argument("--sizes", default="1,12,24",
-                        help="megapixel sizes for the speed runs, comma-separated")
+    parser.add_argument("--sizes",
+                        help="megapixel sizes for the speed runs, comma-separated "
+                             "(default 1,12,24; --quick: 1)")
     parser.add_argument("--photo", default=DEFAULT_PHOTO,
                         help="stem of the eval/sod image resampled for the speed runs")
     parser.add_argument("--sod-limit", type=int, help="score only N SOD items (spread evenly)")
     parser.add_argument("--matting-limit", type=int, help="score only N matting items")
-    parser.add_argument("--forward-repeats", type=int, default=20,
-                        help="timed 320×320 forward passes (after 3 warm-up passes)")
+    parser.add_argument("--forward-repeats", type=int,
+                        help="timed 320×320 forward passes after 3 warm-up passes "
+                             "(default 20; --quick: 5)")
     parser.add_argument("--rembg-cli", default=shutil.which("rembg"),
                         help="rembg executable with the CLI extra (make bench: .venv-rembg)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.sod_limit = args.sod_limit or QUICK_SOD
-        args.matting_limit = args.matting_limit or QUICK_MATTING
-        args.sizes = "1"
-        args.repeats = 1
-        args.forward_repeats = 5
+    # Options given on the command line win over --quick's smaller defaults.
+    defaults = {"sod_limit": QUICK_SOD, "matting_limit": QUICK_MATTING, "sizes": "1",
+                "repeats": 1, "forward_repeats": 5} if args.quick else {
+                "sizes": "1,12,24", "repeats": 3, "forward_repeats": 20}
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     try:
         args.sizes = [float(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
@@ -124,6 +129,8 @@ def run_speed(args: argparse.Namespace, shared: Path, workdir: Path,
         speed.run_process(rembg_runner.cli_command(
             args.rembg_cli, smallest, out_dir / "rembg.png", onnx,
             alpha_matting=not args.no_rembg_matting_speed), env=rembg_runner.rembg_env(REMBG_HOME))
+    # The in-process runs share one warm process: load the model and compile numba once.
+    ours.end_to_end(weights, "on", smallest, out_dir / "in_process.png")()
     cli_rows, in_process_rows = [], []
     for size, photo in photos.items():
         width, height = dimensions[size]
@@ -144,7 +151,7 @@ def run_speed(args: argparse.Namespace, shared: Path, workdir: Path,
             log(f"speed: {size:g} MP, matting {matting}, in-process")
             run = ours.end_to_end(weights, matting, photo, out_dir / "in_process.png")
             in_process_rows.append({"size_mp": size, "matting": matting,
-                                    **speed.time_calls(run, args.repeats)})
+                                    **speed.time_calls(run, args.repeats, warmup=0)})
     return {"photo": args.photo, "cli": cli_rows, "in_process": in_process_rows}
 
 
@@ -180,12 +187,14 @@ def versions() -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    started = time.perf_counter()
     args = parse_args(argv)
     shared = shared_root()
     results: dict = {"meta": {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m bench.run", *(sys.argv[1:] if argv is None else argv)]),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
+        "load_average_at_start": os.getloadavg(),
         "shared": str(shared), "quick": args.quick, "repeats": args.repeats,
         "rembg_matting_repeats": args.rembg_matting_repeats, "versions": versions()}}
     onnx = None if args.no_rembg else rembg_runner.prepare_home(
@@ -201,6 +210,9 @@ def main(argv: list[str] | None = None) -> dict:
                                  ".venv-rembg/bin/rembg) or --no-rembg")
             results["speed"] = run_speed(args, shared, workdir, onnx)
             results["forward"] = run_forward(args, shared, cutter)
+    # Other work on the machine skews the timings: the load averages say how much there was.
+    results["meta"]["load_average_at_end"] = os.getloadavg()
+    results["meta"]["wall_s"] = time.perf_counter() - started
     results["targets"] = [t.as_dict() for t in report.targets(results)]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")

@@ -168,3 +168,16 @@ def test_results_json_has_the_speed_and_forward_sections(shared_dir: Path, tmp_p
     assert results["forward"]["gflop_counted"] == pytest.approx(39.51, abs=0.01)
     assert results["forward"]["ours_torch"]["median_s"] > 0
     assert results["forward"]["ours_torch_flip_batch"]["batch_size"] == 2
+
+
+def test_quick_defaults_yield_to_explicit_options():
+    from bench.run import parse_args
+
+    quick = parse_args(["--quick", "--no-rembg"])
+    assert (quick.sizes, quick.repeats, quick.sod_limit) == ([1.0], 1, 8)
+    mixed = parse_args(["--quick", "--no-rembg", "--sizes", "0.1,2", "--repeats", "2"])
+    assert (mixed.sizes, mixed.repeats) == ([0.1, 2.0], 2)
+    full = parse_args(["--no-rembg"])
+    assert (full.sizes, full.repeats, full.sod_limit) == ([1.0, 12.0, 24.0], 3, None)
+    with pytest.raises(SystemExit):
+        parse_args(["--no-rembg", "--sizes", "12,big"])
