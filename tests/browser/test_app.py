@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.sync_api import Page, WebSocketRoute, expect
+from playwright.sync_api import FileChooser, Page, WebSocketRoute, expect
 
 from tests.browser.pages import (
     DOG,
@@ -53,6 +53,18 @@ CANVAS_PIXEL = """
 
 
 @pytest.fixture
+def outside_requests(page: Page, server_url: str) -> list[str]:
+    """Requests to anywhere but our own server (no CDNs, fonts or trackers allowed)."""
+    seen: list[str] = []
+    own = (server_url + "/", "data:", "blob:", "ws://127.0.0.1")
+
+    page.on(
+        "request", lambda request: None if request.url.startswith(own) else seen.append(request.url)
+    )
+    return seen
+
+
+@pytest.fixture
 def console_errors(page: Page) -> list[str]:
     """JavaScript errors on the page; each test asserts there were none."""
     errors: list[str] = []
@@ -64,7 +76,11 @@ def console_errors(page: Page) -> list[str]:
 
 
 def test_drop_two_images_progress_through_stages_to_results(
-    page: Page, eval_dir: Path, artifacts: Path, console_errors: list[str]
+    page: Page,
+    eval_dir: Path,
+    artifacts: Path,
+    console_errors: list[str],
+    outside_requests: list[str],
 ) -> None:
     open_upload_page(page)
     files = []
@@ -86,6 +102,7 @@ def test_drop_two_images_progress_through_stages_to_results(
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(artifacts / "upload-phone.png"), full_page=True)
     assert console_errors == []
+    assert outside_requests == []
 
 
 def test_downloaded_cutout_png_is_transparent_around_an_opaque_subject(
@@ -104,7 +121,11 @@ def test_downloaded_cutout_png_is_transparent_around_an_opaque_subject(
 
 
 def test_colour_and_preset_backgrounds_change_preview_and_jpeg(
-    page: Page, eval_dir: Path, artifacts: Path, console_errors: list[str]
+    page: Page,
+    eval_dir: Path,
+    artifacts: Path,
+    console_errors: list[str],
+    outside_requests: list[str],
 ) -> None:
     upload_with_picker(page, [photo(eval_dir, DOG)])
     open_editor(page, f"{DOG}.jpg")
@@ -132,6 +153,7 @@ def test_colour_and_preset_backgrounds_change_preview_and_jpeg(
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(artifacts / "editor-phone.png"), full_page=True)
     assert console_errors == []
+    assert outside_requests == []
 
 
 def test_gallery_lists_both_and_delete_removes_one_with_its_files(
@@ -206,6 +228,10 @@ PASTE_FILE = """
 def test_keyboard_opens_the_picker_and_paste_uploads(
     page: Page, eval_dir: Path, console_errors: list[str]
 ) -> None:
+    # Listen before the page loads: Playwright switches file-chooser interception on without
+    # waiting for the browser, so a listener added just before the key press can miss it.
+    choosers: list[FileChooser] = []
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
     open_upload_page(page)
     page.keyboard.press("Tab")  # skip link first
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
@@ -214,9 +240,12 @@ def test_keyboard_opens_the_picker_and_paste_uploads(
         if page.evaluate("document.activeElement.id") == "dropzone":
             break
     expect(page.locator("#dropzone")).to_be_focused()
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Enter")
-    assert chooser.value.is_multiple()
+    page.keyboard.press("Enter")
+    for _ in range(100):
+        if choosers:
+            break
+        page.wait_for_timeout(100)
+    assert len(choosers) == 1 and choosers[0].is_multiple()
 
     data = (eval_dir / "sod" / "images" / f"{DOG}.jpg").read_bytes()
     page.evaluate(PASTE_FILE, ["pasted.jpg", base64.b64encode(data).decode()])
