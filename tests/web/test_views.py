@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -376,3 +378,31 @@ def test_delete_removes_rows_and_every_stored_file(
     assert not folder.exists()
     assert not Image.objects.exists() and not Job.objects.exists() and not Result.objects.exists()
     assert client.get(f"/images/{processed.id}/").status_code == 404
+
+
+def test_job_of_an_image_deleted_before_it_ran_is_dropped(client: Client, uploaded: Image) -> None:
+    job = uploaded.latest_job()
+    assert job is not None
+    client.post(f"/images/{uploaded.id}/delete/")
+    assert process_job.call(str(job.id)) == "gone"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_image_deleted_while_its_job_runs_leaves_no_files(
+    client: Client, uploaded: Image, web_settings: Path
+) -> None:
+    job = uploaded.latest_job()
+    assert job is not None
+    outcome: list[str] = []
+    worker = threading.Thread(target=lambda: outcome.append(process_job.call(str(job.id))))
+    worker.start()
+    deadline = time.monotonic() + 120
+    while Job.objects.get(pk=job.pk).status == Job.Status.QUEUED:
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    client.post(f"/images/{uploaded.id}/delete/")
+    worker.join(timeout=300)
+    assert outcome == ["gone"]
+    assert not Result.objects.exists()
+    leftovers = [p for p in (web_settings / "images").rglob("*") if p.is_file()]
+    assert leftovers == []
