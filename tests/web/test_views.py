@@ -406,3 +406,10 @@ def test_image_deleted_while_its_job_runs_leaves_no_files(
     assert not Result.objects.exists()
     leftovers = [p for p in (web_settings / "images").rglob("*") if p.is_file()]
     assert leftovers == []
+
+
+def test_animated_gif_uploads_with_a_first_frame_note(client: Client) -> None:
+    name, data = hostile.animated_gif()
+    response = upload(client, name, data)
+    assert response.status_code == 201
+    assert response.json()["notes"] == ["animated GIF: first frame used"]

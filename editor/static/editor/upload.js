@@ -38,6 +38,11 @@ async function uploadFile(file) {
     return;
   }
   const state = await response.json();
+  if (state.notes.length) {
+    const notes = card.querySelector(".job-notes");
+    notes.textContent = state.notes.join(" ");
+    notes.hidden = false;
+  }
   watchJob(state, (next) => updateCard(card, next));
 }
 
