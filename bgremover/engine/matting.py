@@ -22,11 +22,6 @@ from bgremover.engine.refine import apply_coefficients, guided_coefficients, wor
 MATTING_SIDE = 1024
 # Half-width of the unknown band, as a share of the working image's longer side.
 BAND_SHARE = 0.008
-# Probabilities this far from 0/1 are uncertain even outside the band.
-CERTAIN = 0.05
-# "auto" mats when uncertain pixels are at least this share of the band (soft edges: hair,
-# fur, blur) — on hard-edged products the network's own edge is as good and much cheaper.
-AUTO_SOFT_SHARE = 0.0
 
 
 @dataclass
@@ -41,14 +36,14 @@ def _disk(radius: int) -> np.ndarray:
 
 def make_trimap(prob: np.ndarray, radius: int) -> np.ndarray:
     """uint8 trimap (0 background, 128 unknown, 255 foreground): a band of ``radius`` pixels
-    each side of the 0.5 contour, plus wherever the map itself is unsure."""
+    each side of the map's 0.5 contour. (Also marking the map's merely uncertain areas as
+    unknown let the solver turn the network's semantic mistakes into hard wrong regions:
+    on the development matting split SAD rose from 25.0 to 30.0.)"""
     solid = (prob >= 0.5).astype(np.uint8)
     kernel = _disk(max(1, radius))
-    sure_fg = cv2.erode(solid, kernel).astype(bool) & (prob >= 1 - CERTAIN)
-    sure_bg = ~cv2.dilate(solid, kernel).astype(bool) & (prob <= CERTAIN)
     trimap = np.full(prob.shape, 128, dtype=np.uint8)
-    trimap[sure_fg] = 255
-    trimap[sure_bg] = 0
+    trimap[cv2.erode(solid, kernel).astype(bool)] = 255
+    trimap[~cv2.dilate(solid, kernel).astype(bool)] = 0
     return trimap
 
 
@@ -86,9 +81,9 @@ def estimate_matte(rgb: np.ndarray, prob: np.ndarray, *,
     small_fg = estimate_foreground_ml(image, small_alpha, n_big_iterations=1)
 
     if (w, h) == size:
-        alpha = small_alpha.astype(np.float32)
-        foreground = np.clip(small_fg * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Matte(alpha=alpha, foreground=foreground)
+        foreground = rgb.copy()
+        foreground[unknown] = np.clip(small_fg[unknown] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Matte(alpha=small_alpha.astype(np.float32), foreground=foreground)
     return _to_full_resolution(rgb, prob, small_rgb, trimap, small_alpha, small_fg)
 
 

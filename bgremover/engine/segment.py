@@ -50,7 +50,7 @@ class Segmenter:
         if script:
             example = torch.zeros(1, 3, NETWORK_SIZE, NETWORK_SIZE, device=self.device)
             with torch.no_grad():
-                traced = torch.jit.trace(module, self._layout(example))
+                traced = torch.jit.trace(module, self._layout(example), check_trace=False)
                 module = torch.jit.freeze(traced.eval())
         self.module = module
 
