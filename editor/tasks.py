@@ -30,11 +30,12 @@ UNEXPECTED_FAILURE = (
 )
 
 
-def removal_options(job: Job) -> pipeline.RemovalOptions:
+def removal_options(job: Job | None = None) -> pipeline.RemovalOptions:
+    """The engine options for ``job`` (None: the server's defaults, e.g. for warming up)."""
     return pipeline.RemovalOptions(
         model=settings.DEFAULT_MODEL,
         model_dir=settings.MODEL_DIR,
-        matting=job.matting,
+        matting=job.matting if job is not None else "auto",
         max_pixels=settings.MAX_UPLOAD_PIXELS,
     )
 

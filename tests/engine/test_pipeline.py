@@ -183,3 +183,14 @@ def test_recompose_from_stored_rgba_matches_the_original_render(cutout):
     assert render(again) == render(cutout)
     with pytest.raises(OptionsError):
         Cutout.from_rgba(cutout.rgba()[:10], cutout.original)
+
+
+def test_warm_up_builds_the_optimised_forward_once(u2netp_weights):
+    from bgremover.engine import segment
+    from bgremover.engine.pipeline import warm_up
+    from bgremover.engine.weights import load_model
+
+    warm_up(RemovalOptions(model_path=u2netp_weights))
+    loaded = load_model(path=u2netp_weights)
+    assert id(loaded.module) in segment._segmenters
+    assert segment.segmenter_for(loaded) is segment._segmenters[id(loaded.module)]
