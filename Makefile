@@ -7,6 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Shared evaluation data and reference weights (read-only); tests skip where absent.
 export BGREMOVER_SHARED ?= $(abspath ../shared)
+# A development checkout uses the shared reference weights unless told otherwise.
+export BGREMOVER_MODEL_DIR ?= $(if $(wildcard $(BGREMOVER_SHARED)/models/*.pth),$(BGREMOVER_SHARED)/models,)
 
 .PHONY: install run test lint bench browser-deps
 
