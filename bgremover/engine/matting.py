@@ -16,7 +16,13 @@ import cv2
 import numpy as np
 from pymatting import estimate_alpha_cf, estimate_foreground_ml
 
-from bgremover.engine.refine import apply_coefficients, guided_coefficients, working_size
+from bgremover.engine.refine import (
+    apply_coefficients,
+    edge_tiles,
+    guided_coefficients,
+    sample_tile,
+    working_size,
+)
 
 # Working resolution (longer side) for the matting solve.
 MATTING_SIDE = 1024
@@ -90,24 +96,24 @@ def estimate_matte(rgb: np.ndarray, prob: np.ndarray, *,
 def _to_full_resolution(rgb: np.ndarray, prob: np.ndarray, small_rgb: np.ndarray,
                         trimap: np.ndarray, small_alpha: np.ndarray,
                         small_fg: np.ndarray) -> Matte:
-    h, w = prob.shape
+    shape = prob.shape
+    h, w = shape
     guide = small_rgb.astype(np.float32) / 255.0
     a, b = guided_coefficients(guide, small_alpha.astype(np.float32), radius=2, eps=1e-5)
-    fine_alpha = apply_coefficients(a, b, rgb)
     band = cv2.resize(trimap, (w, h), interpolation=cv2.INTER_NEAREST)
-    alpha = np.where(band == 128, fine_alpha, (band == 255).astype(np.float32))
-
-    # Foreground: the working-size estimate plus the photo's own full-resolution detail, only
-    # in the band (elsewhere the photo's colours are the subject's colours).
+    alpha = (band == 255).astype(np.float32)
     foreground = rgb.copy()
-    rows = np.nonzero((band == 128).any(axis=1))[0]
-    if rows.size:
-        top, bottom = rows.min(), rows.max() + 1
-        detail = rgb[top:bottom].astype(np.float32)
-        detail -= cv2.resize(small_rgb, (w, h), interpolation=cv2.INTER_LINEAR)[top:bottom]
-        estimate = cv2.resize(small_fg.astype(np.float32) * 255.0, (w, h),
-                              interpolation=cv2.INTER_LINEAR)[top:bottom]
-        estimate += detail
-        in_band = band[top:bottom] == 128
-        foreground[top:bottom][in_band] = np.clip(estimate[in_band] + 0.5, 0, 255).astype(np.uint8)
+    small_rgb_f = small_rgb.astype(np.float32)
+    small_fg_f = (small_fg * 255.0).astype(np.float32)
+    for tile in edge_tiles(trimap == 128, shape):
+        in_band = band[tile] == 128
+        if not in_band.any():
+            continue
+        alpha[tile][in_band] = apply_coefficients(a, b, rgb, tile)[in_band]
+        # Foreground: the working-size estimate plus the photo's own full-resolution detail
+        # (elsewhere the photo's colours are the subject's colours).
+        estimate = sample_tile(small_fg_f, shape, tile)
+        estimate += rgb[tile].astype(np.float32)
+        estimate -= sample_tile(small_rgb_f, shape, tile)
+        foreground[tile][in_band] = np.clip(estimate[in_band] + 0.5, 0, 255).astype(np.uint8)
     return Matte(alpha=alpha, foreground=foreground)

@@ -60,8 +60,11 @@ def sharpen(prob: np.ndarray, contrast: float) -> np.ndarray:
     if contrast <= 0:
         return prob
     lo = 1.0 / (1.0 + np.exp(contrast * 0.5))
-    curved = 1.0 / (1.0 + np.exp(-contrast * (prob - 0.5)))
-    return np.clip((curved - lo) / (1.0 - 2.0 * lo), 0.0, 1.0).astype(np.float32)
+    out = prob.astype(np.float32, copy=True)
+    soft = (out > 0.0) & (out < 1.0)  # the curve keeps 0 and 1: only the edge needs work
+    curved = 1.0 / (1.0 + np.exp(-contrast * (out[soft] - 0.5)))
+    out[soft] = np.clip((curved - lo) / (1.0 - 2.0 * lo), 0.0, 1.0)
+    return out
 
 
 def _box(values: np.ndarray, radius: int) -> np.ndarray:
@@ -95,34 +98,53 @@ def working_size(shape: tuple[int, int], long_side: int) -> tuple[int, int]:
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
-def apply_coefficients(a: np.ndarray, b: np.ndarray, rgb: np.ndarray,
-                       rows_per_strip: int = 512) -> np.ndarray:
-    """``a · photo + b`` at the photo's full resolution, clipped to 0..1, computed in strips
-    of rows so a 24-megapixel photo never needs a float copy of itself."""
-    h, w = rgb.shape[:2]
-    out = np.empty((h, w), dtype=np.float32)
-    scale_y = a.shape[0] / h
-    for top in range(0, h, rows_per_strip):
-        bottom = min(h, top + rows_per_strip)
-        # Map this strip's rows onto the coefficient grid (pixel centres aligned).
-        ys = (np.arange(top, bottom, dtype=np.float32) + 0.5) * scale_y - 0.5
-        xs = (np.arange(w, dtype=np.float32) + 0.5) * (a.shape[1] / w) - 0.5
-        map_x = np.tile(xs, (bottom - top, 1))
-        map_y = np.tile(ys[:, None], (1, w))
-        strip_a = cv2.remap(a, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        strip_b = cv2.remap(b, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        photo = rgb[top:bottom].astype(np.float32)
-        photo *= 1.0 / 255.0
-        value = np.einsum("ijc,ijc->ij", strip_a, photo) + strip_b
-        np.clip(value, 0.0, 1.0, out=out[top:bottom])
-    return out
+# Full-resolution work happens tile by tile, and only in tiles that touch an edge: away from
+# the subject's outline the map is flat 0 or 1 and a plain upsample is exact enough.
+TILE = 256
+Tile = tuple[slice, slice]
+
+
+def edge_tiles(edge: np.ndarray, shape: tuple[int, int], tile: int = TILE) -> list[Tile]:
+    """The ``tile``-sized blocks of a full-resolution image of ``shape`` that overlap (or
+    neighbour) where the low-resolution boolean map ``edge`` is set."""
+    h, w = shape
+    grid_h, grid_w = -(-h // tile), -(-w // tile)
+    grid = cv2.resize(edge.astype(np.float32), (grid_w, grid_h),
+                      interpolation=cv2.INTER_AREA) > 0
+    grid = cv2.dilate(grid.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return [(slice(y * tile, min(h, (y + 1) * tile)), slice(x * tile, min(w, (x + 1) * tile)))
+            for y, x in zip(*np.nonzero(grid), strict=True)]
+
+
+def sample_tile(low: np.ndarray, shape: tuple[int, int], tile: Tile) -> np.ndarray:
+    """``low`` (a map of any size over the whole image) bilinearly resampled onto the
+    full-resolution pixels of ``tile`` in an image of ``shape``, pixel centres aligned."""
+    rows, cols = tile
+    ys = (np.arange(rows.start, rows.stop, dtype=np.float32) + 0.5) * (low.shape[0] / shape[0])
+    xs = (np.arange(cols.start, cols.stop, dtype=np.float32) + 0.5) * (low.shape[1] / shape[1])
+    map_x = np.tile(xs - 0.5, (ys.size, 1))
+    map_y = np.tile(ys[:, None] - 0.5, (1, xs.size))
+    return cv2.remap(low, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def apply_coefficients(a: np.ndarray, b: np.ndarray, rgb: np.ndarray, tile: Tile) -> np.ndarray:
+    """``a · photo + b`` on one full-resolution tile of the photo, clipped to 0..1."""
+    photo = rgb[tile].astype(np.float32)
+    photo *= 1.0 / 255.0
+    value = np.einsum("ijc,ijc->ij", sample_tile(a, rgb.shape[:2], tile), photo)
+    value += sample_tile(b, rgb.shape[:2], tile)
+    return np.clip(value, 0.0, 1.0, out=value)
 
 
 def upsample_guided(prob: np.ndarray, rgb: np.ndarray, *, guide_size: int = 640,
                     radius: int = 4, eps: float = 1e-4) -> np.ndarray:
     """The low-resolution map ``prob`` at ``rgb``'s full resolution, edge-aware."""
-    size = working_size(rgb.shape[:2], guide_size)
+    h, w = rgb.shape[:2]
+    size = working_size((h, w), guide_size)
     guide = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
     target = cv2.resize(prob, size, interpolation=cv2.INTER_LINEAR)
     a, b = guided_coefficients(guide, target, radius, eps)
-    return apply_coefficients(a, b, rgb)
+    out = np.clip(cv2.resize(target, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    for tile in edge_tiles((target > 0.01) & (target < 0.99), (h, w)):
+        out[tile] = apply_coefficients(a, b, rgb, tile)
+    return out
