@@ -51,13 +51,16 @@ def test_blend_over_several_row_chunks_matches_the_rounded_formula():
     assert np.array_equal(out, expected.astype(np.uint8))
 
 
-def test_transparent_returns_rgba_of_the_inputs_unchanged():
+def test_transparent_keeps_visible_pixels_and_clears_colour_under_full_transparency():
     rng = np.random.default_rng(2)
-    foreground = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    foreground = rng.integers(1, 256, (5, 7, 3), dtype=np.uint8)
     alpha = rng.integers(0, 256, (5, 7), dtype=np.uint8)
+    alpha[0, :3] = 0
     out = compose(foreground, alpha, Background())
     assert out.shape == (5, 7, 4) and out.dtype == np.uint8
-    assert np.array_equal(out[..., :3], foreground)
+    visible = alpha > 0
+    assert np.array_equal(out[..., :3][visible], foreground[visible])
+    assert not out[..., :3][~visible].any()
     assert np.array_equal(out[..., 3], alpha)
 
 
