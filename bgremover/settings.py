@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "editor.security.content_security_policy_middleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -117,11 +118,22 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Anonymous owners: the owner id lives in a signed, HttpOnly, SameSite=Lax session cookie
-# (editor.ownership), so no session rows pile up and the id cannot be forged.
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+# Anonymous owners: the owner id lives in a server-side session (editor.ownership); the browser
+# holds only a random, signed, HttpOnly, SameSite=Lax session key, which the server can revoke.
+# Expired session rows are cleared by editor.retention's periodic maintenance.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+
+# Security headers (editor.security adds the Content-Security-Policy).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# HTTPS=1 when the site is served over HTTPS (directly or behind a TLS proxy): cookies are
+# then only ever sent over HTTPS.
+HTTPS = envbool("HTTPS", "False")
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
 
 REDIS_URL = os.getenv("REDIS_URL", "")
 if REDIS_URL:
@@ -165,8 +177,19 @@ WHITENOISE_USE_FINDERS = DEBUG
 # Upload limits (enforced by editor.forms and the engine's decoder).
 MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_BYTES", str(25 * 1024 * 1024))
 MAX_UPLOAD_PIXELS = envint("MAX_UPLOAD_PIXELS", str(50_000_000))
-# How long originals and results are kept, in hours.
+# How long originals and results are kept, in hours. 0: deleted as soon as the owner downloads
+# the result, or after RETENTION_IDLE_MINUTES without a request from the owner (they left).
 RETENTION_HOURS = envint("RETENTION_HOURS", "24")
+RETENTION_IDLE_MINUTES = envint("RETENTION_IDLE_MINUTES", "15")
+# Seconds between runs of the periodic purge (expired images, stuck jobs, expired sessions)
+# inside each server process; 0 turns it off (then cron `manage.py purge_expired`).
+PURGE_INTERVAL_S = envint("PURGE_INTERVAL_S", "300")
+# A job running longer than this many seconds ends as failed; 0: no limit.
+JOB_TIME_LIMIT_S = envint("JOB_TIME_LIMIT_S", "600")
+# Per-owner rate limits, "COUNT/PERIOD" (PERIOD: s, m, h or d, e.g. 10m) or "off". Counted in
+# Django's cache: the default in-memory cache counts per server process.
+RATE_LIMIT_UPLOADS = os.getenv("RATE_LIMIT_UPLOADS", "60/10m")
+RATE_LIMIT_DOWNLOADS = os.getenv("RATE_LIMIT_DOWNLOADS", "120/10m")
 
 LOGGING = {
     "version": 1,

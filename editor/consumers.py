@@ -6,6 +6,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.sessions.backends.base import SessionBase
 
 from editor.models import Job
 from editor.ownership import find_owned_job, session_owner
@@ -16,8 +17,9 @@ CLOSE_POLICY_VIOLATION = 1008
 
 
 @database_sync_to_async
-def _owned_job_state(owner: str | None, job_id: str) -> JobState | None:
-    job: Job | None = find_owned_job(owner, job_id)
+def _owned_job_state(session: SessionBase | None, job_id: str) -> JobState | None:
+    # The session is read here, in a thread: server-side sessions load from the database.
+    job: Job | None = find_owned_job(session_owner(session), job_id)
     return job_state(job) if job is not None else None
 
 
@@ -26,15 +28,15 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         job_id = self.scope["url_route"]["kwargs"]["job_id"]
-        owner = session_owner(self.scope.get("session"))
-        if await _owned_job_state(owner, job_id) is None:
+        session = self.scope.get("session")
+        if await _owned_job_state(session, job_id) is None:
             await self.close(code=CLOSE_POLICY_VIOLATION)
             return
         # Join the group before reading the state we send, so no event falls in between.
         self.group = job_group(job_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        state = await _owned_job_state(owner, job_id)
+        state = await _owned_job_state(session, job_id)
         if state is not None:
             await self.send_json(state)
 

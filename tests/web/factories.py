@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from importlib import import_module
 
-from django.contrib.sessions.backends.signed_cookies import SessionStore
+from django.conf import settings
 
 from editor.models import Image, Job
 from editor.ownership import OWNER_KEY
@@ -29,8 +30,8 @@ def make_job(owner: str, **fields: object) -> Job:
 
 
 def session_cookie(owner: str) -> str:
-    """The value of a session cookie that carries ``owner`` (signed like a real one)."""
-    session = SessionStore()
+    """The value of a session cookie whose (server-side) session carries ``owner``."""
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
     session[OWNER_KEY] = owner
     session.save()
     assert session.session_key is not None

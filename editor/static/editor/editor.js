@@ -8,6 +8,13 @@ import { watchJob } from "../js/jobs.js";
 
 const config = JSON.parse(document.getElementById("editor-config").textContent);
 
+// Styles are set here, not in the markup: the Content-Security-Policy allows no inline styles.
+document.querySelectorAll(".swatch-face[data-color]").forEach((face) => {
+  face.style.background = face.dataset.color;
+});
+const compareBox = document.getElementById("compare");
+if (compareBox) compareBox.style.aspectRatio = `${config.width} / ${config.height}`;
+
 // ---- A job in progress (first run or a re-run): follow it, then show the new result.
 
 const jobList = document.getElementById("editor-job");
