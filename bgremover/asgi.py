@@ -12,8 +12,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
 
+from editor import request_limits  # noqa: E402
 from editor.routing import websocket_urlpatterns  # noqa: E402
 from editor.worker import EmbeddedWorkers  # noqa: E402
+
+# Under Daphne, oversized request bodies are refused while they arrive, not after.
+request_limits.install()
 
 application = EmbeddedWorkers(
     ProtocolTypeRouter(

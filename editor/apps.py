@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.core import checks
 from django.db.backends.signals import connection_created
 
 
@@ -16,4 +17,7 @@ class EditorConfig(AppConfig):
     name = "editor"
 
     def ready(self) -> None:
+        from editor.ratelimit import check_rate_settings
+
         connection_created.connect(use_sqlite_wal, dispatch_uid="editor-sqlite-wal")
+        checks.register(check_rate_settings)

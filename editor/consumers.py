@@ -11,6 +11,7 @@ from django.contrib.sessions.backends.base import SessionBase
 from editor.models import Job
 from editor.ownership import find_owned_job, session_owner
 from editor.progress import JobState, job_group, job_state
+from editor.retention import keep_alive
 
 # RFC 6455 "policy violation": not your job (or no such job; the two look the same).
 CLOSE_POLICY_VIOLATION = 1008
@@ -19,8 +20,12 @@ CLOSE_POLICY_VIOLATION = 1008
 @database_sync_to_async
 def _owned_job_state(session: SessionBase | None, job_id: str) -> JobState | None:
     # The session is read here, in a thread: server-side sessions load from the database.
-    job: Job | None = find_owned_job(session_owner(session), job_id)
-    return job_state(job) if job is not None else None
+    owner = session_owner(session)
+    job: Job | None = find_owned_job(owner, job_id)
+    if job is None or owner is None:
+        return None
+    keep_alive(owner)  # someone watching is still here (RETENTION_HOURS = 0)
+    return job_state(job)
 
 
 class JobProgressConsumer(AsyncJsonWebsocketConsumer):

@@ -6,6 +6,7 @@ read it, so a reload or a late subscriber never misses how a job ended.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -27,8 +28,19 @@ STAGES: dict[str, str] = {
 }
 
 
+# Characters replaced in download names: path separators, Windows' reserved characters,
+# quotes and control characters.
+_UNSAFE_IN_FILENAMES = re.compile(r'[<>:"/\\|?*;\x00-\x1f\x7f]')
+DOWNLOAD_STEM_MAX = 120
+
+
 def default_expiry() -> timezone.datetime:
-    return timezone.now() + timedelta(hours=settings.RETENTION_HOURS)
+    """When a new upload expires: RETENTION_HOURS from now, or with RETENTION_HOURS = 0,
+    RETENTION_IDLE_MINUTES from now (moved forward while the owner is active; see
+    editor.retention)."""
+    if settings.RETENTION_HOURS > 0:
+        return timezone.now() + timedelta(hours=settings.RETENTION_HOURS)
+    return timezone.now() + timedelta(minutes=settings.RETENTION_IDLE_MINUTES)
 
 
 def image_folder(image_id: uuid.UUID) -> str:
@@ -79,9 +91,10 @@ class Image(models.Model):
 
     @property
     def stem(self) -> str:
-        """The uploaded file's name without its extension, for download names."""
-        name = self.original_name.rsplit(".", 1)[0] if "." in self.original_name else ""
-        return name or "image"
+        """The uploaded file's name without its extension, fit for download names: no
+        characters that file systems or the Content-Disposition header treat specially."""
+        name = _UNSAFE_IN_FILENAMES.sub("_", self.original_name.rsplit(".", 1)[0])
+        return name.strip(" .")[:DOWNLOAD_STEM_MAX] or "image"
 
     def latest_job(self) -> Job | None:
         return self.jobs.order_by("-created_at").first()

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
 
 from editor.models import Image, Job
+from editor.retention import keep_alive
 
 OWNER_KEY = "owner"
 
@@ -29,11 +30,14 @@ def session_owner(session: Mapping[str, Any] | SessionBase | None) -> str | None
 
 
 def request_owner(request: HttpRequest) -> str:
-    """The requesting browser's owner id, created on its first visit."""
+    """The requesting browser's owner id, created on its first visit. A returning owner is
+    still here, which keeps their images with RETENTION_HOURS = 0 (editor.retention)."""
     owner = session_owner(request.session)
     if owner is None:
         owner = uuid.uuid4().hex
         request.session[OWNER_KEY] = owner
+    else:
+        keep_alive(owner)
     return owner
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import TypedDict
@@ -116,14 +117,45 @@ def publish(state: JobState) -> None:
 
 
 class JobGone(Exception):
-    """The job's row was deleted (its image was deleted) while the job ran."""
+    """The job's row was deleted (its image was deleted or purged), or the job was ended
+    elsewhere (failed by retention's overdue sweep), while it ran: stop without writing."""
 
 
-def save_and_publish(job: Job, fields: list[str]) -> None:
-    updated = Job.objects.filter(pk=job.pk).update(**{name: getattr(job, name) for name in fields})
+class JobTimedOut(Exception):
+    """The job ran past its time limit. The message is shown to the owner as it is."""
+
+
+# The only states a running job's own writes may replace: once a job is finished, or its row
+# is gone, a late write from a job that did not notice must not bring it back.
+_STARTABLE = (Job.Status.QUEUED, Job.Status.RUNNING)
+_RUNNING = (Job.Status.RUNNING,)
+
+
+def save_and_publish(
+    job: Job, fields: list[str], from_states: tuple[str, ...] = _RUNNING
+) -> None:
+    """Write ``fields`` of ``job`` if its row is still in one of ``from_states``, then tell
+    its watchers; raises JobGone when it is not."""
+    updated = Job.objects.filter(pk=job.pk, status__in=from_states).update(
+        **{name: getattr(job, name) for name in fields}
+    )
     if not updated:
         raise JobGone(str(job.pk))
     publish(job_state(job))
+
+
+def describe_duration(seconds: float) -> str:
+    """``90`` → "90 seconds", ``600`` → "10 minutes", for messages people read."""
+    if seconds < 120:
+        return f"{seconds:g} seconds"
+    return f"{seconds / 60:g} minutes"
+
+
+def time_limit_message(limit_s: float) -> str:
+    return (
+        f"Processing took longer than the {describe_duration(limit_s)} limit and was stopped. "
+        "Try a smaller image, or turn matting off."
+    )
 
 
 class ProgressReporter:
@@ -131,14 +163,20 @@ class ProgressReporter:
 
     ``span(start, end)`` gives a callback that maps an engine call's own 0..1 onto part of
     the job's bar, so several engine calls fill one bar. Database writes are throttled.
+    Each call checks the time limit (``time_limit_s``, None or 0 for none) and raises
+    JobTimedOut past it; a write that finds the job deleted or ended raises JobGone. Either
+    stops the engine between two stages.
     """
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, time_limit_s: float | None = None) -> None:
         self.job = job
+        self.time_limit_s = time_limit_s or None
+        self._deadline: float | None = None
         self._written_percent = job.percent
         self._written_stage = job.stage
 
     def __call__(self, stage: str, fraction: float) -> None:
+        self.check_time_limit()
         percent = max(0, min(100, round(fraction * 100)))
         # The bar never moves backwards, even if an engine call restarts its own count.
         percent = max(percent, self.job.percent)
@@ -148,6 +186,11 @@ class ProgressReporter:
             self._written_stage = stage
             self._written_percent = percent
             save_and_publish(self.job, ["stage", "percent"])
+
+    def check_time_limit(self) -> None:
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            assert self.time_limit_s is not None
+            raise JobTimedOut(time_limit_message(self.time_limit_s))
 
     def span(self, start: float, end: float) -> Callable[[str, float], None]:
         def report(stage: str, fraction: float) -> None:
@@ -161,7 +204,9 @@ class ProgressReporter:
         self.job.percent = 0
         self.job.started_at = timezone.now()
         self._written_stage, self._written_percent = self.job.stage, 0
-        save_and_publish(self.job, ["status", "stage", "percent", "started_at"])
+        if self.time_limit_s is not None:
+            self._deadline = time.monotonic() + self.time_limit_s
+        save_and_publish(self.job, ["status", "stage", "percent", "started_at"], _STARTABLE)
 
     def succeed(self) -> None:
         self.job.status = Job.Status.DONE
@@ -175,4 +220,4 @@ class ProgressReporter:
         self.job.status = Job.Status.FAILED
         self.job.error = reason
         self.job.finished_at = timezone.now()
-        save_and_publish(self.job, ["status", "error", "finished_at"])
+        save_and_publish(self.job, ["status", "error", "finished_at"], _STARTABLE)

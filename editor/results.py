@@ -71,11 +71,22 @@ def store_result(job: Job, cutout: pipeline.Cutout, cutout_png: bytes) -> Result
         result.save()
     except BaseException:
         # E.g. the image was deleted while the job ran: leave no orphan files behind.
-        for stored in result.files():
-            if stored:
-                stored.storage.delete(stored.name)
+        _delete_files(result)
         raise
     return result
+
+
+def _delete_files(result: Result) -> None:
+    for stored in result.files():
+        if stored:
+            stored.storage.delete(stored.name)
+
+
+def delete_result(result: Result) -> None:
+    """Delete a Result row and its files (e.g. its job was ended while it was saved)."""
+    if result.pk is not None:
+        Result.objects.filter(pk=result.pk).delete()
+    _delete_files(result)
 
 
 def _decode_stored(storage: Storage, name: str) -> DecodedImage:

@@ -15,8 +15,8 @@ from django_tasks import task
 from bgremover.engine import pipeline
 from bgremover.engine.errors import EngineError
 from editor.models import Job
-from editor.progress import JobGone, ProgressReporter
-from editor.results import store_result
+from editor.progress import JobGone, JobTimedOut, ProgressReporter
+from editor.results import delete_result, store_result
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +42,14 @@ def removal_options(job: Job | None = None) -> pipeline.RemovalOptions:
 
 @task()
 def process_job(job_id: str) -> str:
-    """Process one queued job; returns its final status."""
+    """Process one queued job; returns its final status ("gone" when it was deleted or
+    ended elsewhere while it ran)."""
     job = Job.objects.select_related("image").filter(pk=job_id).first()
     if job is None:
         return "gone"
     if job.finished:
         return job.status
-    reporter = ProgressReporter(job)
+    reporter = ProgressReporter(job, time_limit_s=settings.JOB_TIME_LIMIT_S)
     try:
         reporter.start()
         with job.image.original.open("rb") as original:
@@ -60,13 +61,20 @@ def process_job(job_id: str) -> str:
             cutout, pipeline.RenderOptions(), progress=reporter.span(*RENDER_SHARE)
         )
         reporter("saving", RENDER_SHARE[1])
-        store_result(job, cutout, cutout_png)
-        reporter.succeed()
-    except EngineError as exc:
+        result = store_result(job, cutout, cutout_png)
+        try:
+            reporter.succeed()
+        except JobGone:
+            delete_result(result)
+            raise
+    except JobGone:
+        logger.info("job %s was deleted or ended elsewhere while it ran", job_id)
+        return "gone"
+    except (EngineError, JobTimedOut) as exc:
         return _fail(reporter, str(exc))
     except Exception as exc:
         if not Job.objects.filter(pk=job.pk).exists():
-            # Deleted while it ran (JobGone, or the result's row lost its job): not an error.
+            # Deleted while it ran, e.g. the result's row lost its job: not an error.
             logger.info("job %s was deleted while it ran", job_id)
             return "gone"
         logger.exception("job %s failed unexpectedly", job_id)

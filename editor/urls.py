@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.upload_page, name="upload"),
     path("upload/", views.upload, name="upload-file"),
     path("gallery/", views.gallery, name="gallery"),
+    path("images/delete-all/", views.delete_all, name="delete-all"),
     path("images/<uuid:image_id>/", views.image_page, name="image"),
     path("images/<uuid:image_id>/delete/", views.delete, name="delete"),
     path("images/<uuid:image_id>/rerun/", views.rerun, name="rerun"),

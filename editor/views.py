@@ -35,11 +35,12 @@ from editor.models import Image, Job
 from editor.ownership import owned_image, owned_images, owned_job, request_owner
 from editor.presets import PRESETS
 from editor.progress import job_state
+from editor.ratelimit import limit, rate_limited
+from editor.request_limits import max_request_bytes, too_large_message
 from editor.results import delete_image, render_download
+from editor.retention import after_download, ephemeral
 from editor.tasks import enqueue_job
 
-# Room for multipart boundaries and headers around the file itself.
-MULTIPART_OVERHEAD = 64 * 1024
 # How many recent uploads the upload page lists (so a reload picks running jobs back up).
 RECENT_ON_UPLOAD_PAGE = 8
 
@@ -76,14 +77,12 @@ def upload_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@rate_limited("uploads")
 def upload(request: HttpRequest) -> JsonResponse:
     """One image per request, so each file of a multi-file drop succeeds or fails alone."""
     length = int(request.META.get("CONTENT_LENGTH") or 0)
-    if length > settings.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD:
-        return _error(
-            f"The file is larger than the {human_bytes(settings.MAX_UPLOAD_BYTES)} limit.",
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-        )
+    if length > max_request_bytes():
+        return _error(too_large_message(), HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     form = ImageUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         rejection = form.first_error()
@@ -162,6 +161,7 @@ def image_page(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
             "colors": SWATCHES,
             "matting_choices": Job.Matting.choices,
             "editor_config": config,
+            "deleted_on_download": ephemeral(),
         },
     )
 
@@ -172,6 +172,7 @@ def job_status(request: HttpRequest, job_id: uuid.UUID) -> JsonResponse:
 
 
 @require_POST
+@rate_limited("uploads")
 def rerun(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse:
     image = owned_image(request, image_id)
     form = RerunForm(request.POST)
@@ -183,15 +184,31 @@ def rerun(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse:
     return JsonResponse(job_state(job), status=HTTPStatus.CREATED)
 
 
+def _wants_json(request: HttpRequest) -> bool:
+    return request.method == "DELETE" or "application/json" in request.headers.get("Accept", "")
+
+
 @require_http_methods(["POST", "DELETE"])
 def delete(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
     delete_image(owned_image(request, image_id))
-    if request.method == "DELETE" or "application/json" in request.headers.get("Accept", ""):
+    if _wants_json(request):
         return JsonResponse({"deleted": str(image_id)})
     return HttpResponseRedirect(reverse("editor:gallery"))
 
 
+@require_http_methods(["POST", "DELETE"])
+def delete_all(request: HttpRequest) -> HttpResponse:
+    """Delete every image of the requesting owner, with all their files, at once."""
+    images = list(owned_images(request))
+    for image in images:
+        delete_image(image)
+    if _wants_json(request):
+        return JsonResponse({"deleted": [str(image.id) for image in images]})
+    return HttpResponseRedirect(reverse("editor:gallery"))
+
+
 @require_POST
+@rate_limited("uploads")
 def upload_background(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse:
     image = owned_image(request, image_id)
     form = BackgroundUploadForm(request.POST, request.FILES)
@@ -204,6 +221,13 @@ def upload_background(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse
     return JsonResponse({"url": f"{url}?v={uuid.uuid4().hex[:8]}"}, status=HTTPStatus.CREATED)
 
 
+def _attachment(content: bytes, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 @require_GET
 def download(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
     image = owned_image(request, image_id)
@@ -213,14 +237,15 @@ def download(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
     form = RenderForm(request.GET)
     if not form.is_valid():
         return _error(form.first_error(), HTTPStatus.BAD_REQUEST)
+    limited = limit(request, "downloads")
+    if limited is not None:
+        return limited
     try:
         rendered = render_download(image, result, form.cleaned_data)
     except (EngineError, LookupError) as exc:
         return _error(str(exc), HTTPStatus.BAD_REQUEST)
-    response = HttpResponse(rendered.content, content_type=rendered.content_type)
-    response["Content-Disposition"] = content_disposition_header(True, rendered.filename)
-    response["Cache-Control"] = "private, no-store"
-    return response
+    after_download(image)
+    return _attachment(rendered.content, rendered.content_type, rendered.filename)
 
 
 # Files a person may fetch, by the name in the URL: (model field, download?).
@@ -256,12 +281,26 @@ def image_file(request: HttpRequest, image_id: uuid.UUID, name: str) -> FileResp
     return _serve(getattr(image, IMAGE_FILES[name]))
 
 
+# Job files people download (the others are previews the pages show).
+DOWNLOADS = ("cutout", "mask")
+
+
 @require_GET
-def job_file(request: HttpRequest, job_id: uuid.UUID, name: str) -> FileResponse:
+def job_file(request: HttpRequest, job_id: uuid.UUID, name: str) -> HttpResponse:
     job = owned_job(request, job_id)
     if name not in JOB_FILES or job.status != Job.Status.DONE:
         raise Http404("No such file")
-    filename = None
-    if name in ("cutout", "mask"):
-        filename = f"{job.image.stem}-{name}.png"
-    return _serve(getattr(job.result, JOB_FILES[name]), filename)
+    field_file = getattr(job.result, JOB_FILES[name])
+    if name not in DOWNLOADS:
+        return _serve(field_file)
+    limited = limit(request, "downloads")
+    if limited is not None:
+        return limited
+    filename = f"{job.image.stem}-{name}.png"
+    if not ephemeral():
+        return _serve(field_file, filename)
+    # Nothing is kept after a download: read the file, then delete the image.
+    with field_file.open("rb") as stored:
+        content = stored.read()
+    after_download(job.image)
+    return _attachment(content, "image/png", filename)

@@ -22,6 +22,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 
 from bgremover.engine import pipeline
 from editor.progress import bind_server_loop
+from editor.retention import start_periodic_maintenance
 from editor.tasks import removal_options
 
 logger = logging.getLogger(__name__)
@@ -86,14 +87,17 @@ ASGIApp = Callable[[dict[str, Any], Callable[..., Any], Callable[..., Any]], Awa
 
 
 class EmbeddedWorkers:
-    """ASGI wrapper for the embedded default: starts the in-process workers when the server
-    loads the application, and hands them the server's event loop on the first connection
-    so their progress events reach websockets in this process."""
+    """ASGI wrapper for the embedded default: starts the in-process workers and the periodic
+    purge (editor.retention) when the server loads the application, and hands the workers
+    the server's event loop on the first connection so their progress events reach
+    websockets in this process."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._loop_bound = False
         start_inprocess_workers()
+        # In every server process, with or without in-process workers (db_worker setups).
+        start_periodic_maintenance()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not self._loop_bound:

@@ -10,3 +10,14 @@ register = template.Library()
 def retention_hours() -> int:
     """How long uploads and results are kept, for the notice on every page."""
     return settings.RETENTION_HOURS
+
+
+@register.simple_tag
+def retention_policy() -> str:
+    """When uploads are deleted, as a phrase: "deleted automatically 24 hours after upload"."""
+    if settings.RETENTION_HOURS > 0:
+        return f"deleted automatically {settings.RETENTION_HOURS} hours after upload"
+    return (
+        "deleted as soon as you download a result, or "
+        f"{settings.RETENTION_IDLE_MINUTES} minutes after you leave"
+    )

@@ -1,4 +1,5 @@
-// Gallery: delete without leaving the page (the form still works without JavaScript).
+// Gallery: delete one image without leaving the page, or all of them after a confirmation
+// (both forms still work without JavaScript).
 
 import { errorMessage, send } from "../js/http.js";
 
@@ -27,3 +28,13 @@ document.querySelectorAll(".delete-form").forEach((form) => {
     }
   });
 });
+
+const deleteAll = document.getElementById("delete-all-form");
+if (deleteAll) {
+  deleteAll.addEventListener("submit", (event) => {
+    const count = grid ? grid.children.length : 0;
+    if (!window.confirm(`Delete all ${count} of your images and their results? This cannot be undone.`)) {
+      event.preventDefault();
+    }
+  });
+}

@@ -10,6 +10,7 @@ const list = document.getElementById("job-list");
 const heading = document.getElementById("uploads-heading");
 const template = document.getElementById("job-card-template");
 const uploadUrl = list.dataset.uploadUrl;
+const maxBytes = Number(list.dataset.maxBytes);
 
 function newCard(file) {
   const card = template.content.firstElementChild.cloneNode(true);
@@ -24,6 +25,11 @@ function newCard(file) {
 
 async function uploadFile(file) {
   const card = newCard(file);
+  // The server refuses it too, but only once the browser starts sending: say so at once.
+  if (file.size > maxBytes) {
+    showError(card, `${file.name} is too large: the limit is ${list.dataset.maxBytesLabel}.`);
+    return;
+  }
   const body = new FormData();
   body.append("file", file, file.name || "pasted-image.png");
   let response;

@@ -1,0 +1,190 @@
+"""How long things are kept, and the purge that enforces it.
+
+Every image stores its own ``expires_at`` (set at upload from settings.RETENTION_HOURS).
+``purge_expired`` deletes expired images with their jobs, results and every stored file;
+``run_maintenance`` adds the sweep of jobs stuck past their time limit and the clean-up of
+expired sessions and old task records. Both run from ``manage.py purge_expired`` and from
+the periodic thread each server process starts (``start_periodic_maintenance``).
+
+RETENTION_HOURS = 0 keeps nothing longer than needed: an image is deleted as soon as its
+owner downloads a result, and otherwise RETENTION_IDLE_MINUTES after the owner's last request
+(every request from the owner moves the expiry of all their images forward).
+
+Purging is idempotent and safe while a job for the same image runs: rows go first, so the
+job's next progress write finds its row gone and the job stops without storing anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from importlib import import_module
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from editor.models import Image, Job, default_expiry
+from editor.progress import describe_duration, job_state, publish
+from editor.results import delete_image
+
+logger = logging.getLogger(__name__)
+
+# A running job is swept this long after its time limit: its own check (between stages)
+# normally ends it first, with a more precise message.
+OVERDUE_GRACE = timedelta(seconds=60)
+
+
+def ephemeral() -> bool:
+    """True when images are kept only while their owner needs them (RETENTION_HOURS = 0)."""
+    return settings.RETENTION_HOURS <= 0
+
+
+def keep_alive(owner: str) -> None:
+    """With RETENTION_HOURS = 0, an owner's request moves their images' expiry forward."""
+    if not ephemeral():
+        return
+    target = default_expiry()  # RETENTION_IDLE_MINUTES from now
+    # Written at most once a minute per owner, not on every status poll.
+    Image.objects.filter(owner=owner, expires_at__lt=target - timedelta(minutes=1)).update(
+        expires_at=target
+    )
+
+
+def after_download(image: Image) -> bool:
+    """With RETENTION_HOURS = 0, a downloaded image is deleted at once; says whether it was."""
+    if not ephemeral():
+        return False
+    delete_image(image)
+    return True
+
+
+@dataclass
+class PurgeReport:
+    """What one purge or maintenance run did (or, for a dry run, would do)."""
+
+    images: list[uuid.UUID] = field(default_factory=list)
+    overdue_jobs: list[uuid.UUID] = field(default_factory=list)
+    sessions_cleared: bool = False
+    task_records: int = 0
+
+
+def purge_expired(now: datetime | None = None, dry_run: bool = False) -> list[uuid.UUID]:
+    """Delete every image whose expiry has passed, with its rows and files; returns their ids
+    (with ``dry_run``, the ids that would go, deleting nothing)."""
+    now = now or timezone.now()
+    expired = list(Image.objects.filter(expires_at__lte=now).order_by("expires_at"))
+    if not dry_run:
+        for image in expired:
+            delete_image(image)
+    return [image.id for image in expired]
+
+
+def overdue_message(limit_s: float) -> str:
+    return (
+        f"Processing stopped: it ran past the {describe_duration(limit_s)} limit, or the "
+        "worker running it stopped. Please try again."
+    )
+
+
+def fail_overdue_jobs(now: datetime | None = None, dry_run: bool = False) -> list[uuid.UUID]:
+    """End as failed every job still running well past settings.JOB_TIME_LIMIT_S (stuck in
+    one stage, or left running by a worker that crashed or was restarted)."""
+    limit_s = settings.JOB_TIME_LIMIT_S
+    if limit_s <= 0:
+        return []
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=limit_s) - OVERDUE_GRACE
+    overdue = list(
+        Job.objects.filter(status=Job.Status.RUNNING, started_at__lt=cutoff).select_related(
+            "image"
+        )
+    )
+    failed = []
+    for job in overdue:
+        if dry_run:
+            failed.append(job.id)
+            continue
+        job.status, job.error, job.finished_at = Job.Status.FAILED, overdue_message(limit_s), now
+        # Only if it is still running: it may have finished since we looked.
+        if Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+            status=job.status, error=job.error, finished_at=job.finished_at
+        ):
+            publish(job_state(job))
+            failed.append(job.id)
+    return failed
+
+
+def _task_record_cutoff(now: datetime) -> datetime:
+    if ephemeral():
+        return now - timedelta(minutes=settings.RETENTION_IDLE_MINUTES)
+    return now - timedelta(hours=settings.RETENTION_HOURS)
+
+
+def run_maintenance(now: datetime | None = None, dry_run: bool = False) -> PurgeReport:
+    """The whole periodic clean-up: expired images, overdue jobs, expired sessions, and
+    records of finished tasks older than the retention period."""
+    now = now or timezone.now()
+    report = PurgeReport(
+        images=purge_expired(now, dry_run), overdue_jobs=fail_overdue_jobs(now, dry_run)
+    )
+    old_tasks = DBTaskResult.objects.finished().filter(finished_at__lt=_task_record_cutoff(now))
+    if dry_run:
+        report.task_records = old_tasks.count()
+    else:
+        report.task_records, _ = old_tasks.delete()
+        import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+        report.sessions_cleared = True
+    return report
+
+
+class PeriodicMaintenance(threading.Thread):
+    """Runs ``run_maintenance`` now and then every ``interval_s`` seconds until stopped."""
+
+    def __init__(self, interval_s: float) -> None:
+        super().__init__(name="retention-maintenance", daemon=True)
+        self.interval_s = interval_s
+        self.runs = 0
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                report = run_maintenance()
+                if report.images or report.overdue_jobs:
+                    logger.info(
+                        "purged %d expired image(s); failed %d overdue job(s)",
+                        len(report.images),
+                        len(report.overdue_jobs),
+                    )
+            except Exception:
+                # E.g. the database is not migrated yet: try again next time.
+                logger.exception("periodic maintenance failed")
+            finally:
+                close_old_connections()
+            self.runs += 1
+            self._stopping.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+_maintenance: PeriodicMaintenance | None = None
+_maintenance_lock = threading.Lock()
+
+
+def start_periodic_maintenance(interval_s: float | None = None) -> PeriodicMaintenance | None:
+    """Start the maintenance thread once per process (interval: settings.PURGE_INTERVAL_S;
+    0 starts nothing)."""
+    global _maintenance
+    interval_s = settings.PURGE_INTERVAL_S if interval_s is None else interval_s
+    with _maintenance_lock:
+        if _maintenance is None and interval_s > 0:
+            _maintenance = PeriodicMaintenance(interval_s)
+            _maintenance.start()
+            logger.info("periodic purge every %s", describe_duration(interval_s))
+        return _maintenance
