@@ -24,68 +24,14 @@ from PIL import Image as PILImage
 from editor.models import Image, Job, Result
 from editor.tasks import process_job
 from tests.fixtures import hostile
+from tests.web.client import PHOTO, decode, named_file, upload, visit
 
-pytestmark = pytest.mark.django_db
-
-PHOTO = "ecssd_0070"  # a dog on grass: subject in the middle, background at every corner
-
-
-@pytest.fixture(autouse=True)
-def real_weights(settings: object, u2netp_weights: Path) -> None:
-    settings.MODEL_DIR = str(u2netp_weights.parent)  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def photo(eval_dir: Path) -> bytes:
-    return (eval_dir / "sod" / "images" / f"{PHOTO}.jpg").read_bytes()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("real_weights")]
 
 
 @pytest.fixture
 def subject_mask(eval_dir: Path) -> np.ndarray:
     return np.asarray(PILImage.open(eval_dir / "sod" / "masks" / f"{PHOTO}.png").convert("L"))
-
-
-def visit(client: Client) -> Client:
-    """First visit: the page creates the owner's session."""
-    assert client.get("/").status_code == 200
-    return client
-
-
-def upload(client: Client, name: str, data: bytes, **extra: object) -> object:
-    return client.post("/upload/", {"file": _named(name, data)}, **extra)
-
-
-def _named(name: str, data: bytes) -> io.BytesIO:
-    stream = io.BytesIO(data)
-    stream.name = name
-    return stream
-
-
-def decode(data: bytes) -> PILImage.Image:
-    image = PILImage.open(io.BytesIO(data))
-    image.load()
-    return image
-
-
-@pytest.fixture
-def uploaded(client: Client, photo: bytes) -> Image:
-    """An uploaded photo whose job has not run (enough for pages and ownership)."""
-    visit(client)
-    response = upload(client, "dog photo.jpg", photo)
-    assert response.status_code == 201, response.content
-    return Image.objects.get(pk=response.json()["image"])
-
-
-@pytest.fixture
-def processed(client: Client, photo: bytes, django_capture_on_commit_callbacks: object) -> Image:
-    """An uploaded photo whose job ran through the real pipeline."""
-    visit(client)
-    with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
-        response = upload(client, "dog photo.jpg", photo)
-    assert response.status_code == 201, response.content
-    job_id = response.json()["job"]
-    assert process_job.call(job_id) == "done"
-    return Image.objects.get(pk=response.json()["image"])
 
 
 # ---- Pages
@@ -297,7 +243,7 @@ def test_custom_background(client: Client, processed: Image) -> None:
     green = io.BytesIO()
     PILImage.new("RGB", (64, 48), (0, 200, 0)).save(green, "PNG")
     response = client.post(
-        f"/images/{processed.id}/background/", {"file": _named("bg.png", green.getvalue())}
+        f"/images/{processed.id}/background/", {"file": named_file("bg.png", green.getvalue())}
     )
     assert response.status_code == 201
     assert client.get(response.json()["url"]).status_code == 200
@@ -307,7 +253,7 @@ def test_custom_background(client: Client, processed: Image) -> None:
     corner = np.asarray(decode(rendered.content).convert("RGB"))[1, 1].astype(int)
     assert np.abs(corner - [0, 200, 0]).max() <= 3
     refused = client.post(
-        f"/images/{processed.id}/background/", {"file": _named("x.png", b"not an image")}
+        f"/images/{processed.id}/background/", {"file": named_file("x.png", b"not an image")}
     )
     assert refused.status_code == 400 and "Not a supported image format" in refused.json()["error"]
 
