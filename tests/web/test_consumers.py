@@ -94,6 +94,22 @@ def test_foreign_origin_is_refused() -> None:
     run(scenario)
 
 
+def test_missing_origin_is_refused() -> None:
+    job = make_job("owner-a")
+    cookie = session_cookie("owner-a")
+
+    async def scenario() -> None:
+        socket = WebsocketCommunicator(
+            application,
+            f"/ws/jobs/{job.id}/",
+            headers=[(b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode())],
+        )
+        connected, _ = await socket.connect(timeout=CONNECT_TIMEOUT_S)
+        assert not connected
+
+    run(scenario)
+
+
 def test_late_subscriber_gets_current_state_first_then_events() -> None:
     job = make_job("owner-a", status=Job.Status.RUNNING, stage="segmenting", percent=40)
     cookie = session_cookie("owner-a")
