@@ -78,10 +78,11 @@ def purge_expired(now: datetime | None = None, dry_run: bool = False) -> list[uu
     (with ``dry_run``, the ids that would go, deleting nothing)."""
     now = now or timezone.now()
     expired = list(Image.objects.filter(expires_at__lte=now).order_by("expires_at"))
+    ids = [image.id for image in expired]  # deleting an instance clears its id
     if not dry_run:
         for image in expired:
             delete_image(image)
-    return [image.id for image in expired]
+    return ids
 
 
 def overdue_message(limit_s: float) -> str:

@@ -200,10 +200,11 @@ def delete(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
 def delete_all(request: HttpRequest) -> HttpResponse:
     """Delete every image of the requesting owner, with all their files, at once."""
     images = list(owned_images(request))
+    deleted = [str(image.id) for image in images]  # deleting an instance clears its id
     for image in images:
         delete_image(image)
     if _wants_json(request):
-        return JsonResponse({"deleted": [str(image.id) for image in images]})
+        return JsonResponse({"deleted": deleted})
     return HttpResponseRedirect(reverse("editor:gallery"))
 
 
