@@ -17,7 +17,7 @@ import numpy as np
 SPECK_SHARE = 0.01
 CONFIDENT = 0.9
 # Background holes smaller than this share of the subject's area are pin-holes to fill.
-PINHOLE_SHARE = 0.0002
+PINHOLE_SHARE = 0.0005
 # Haze further than this (as a share of the map's side) from every kept component is dropped.
 HAZE_MARGIN = 0.1
 
