@@ -317,3 +317,16 @@ def test_command_line_exit_status_is_0_when_all_files_are_done(
             "--matting", "off", "--model-path", str(u2netp_weights)]
     execute_from_command_line(argv)  # returns instead of raising SystemExit
     assert "1 image done, 0 failed in " in capsys.readouterr().out
+
+
+def test_no_tta_runs_one_pass_and_still_finds_the_subject(tmp_path, photos, u2netp_weights):
+    out_dir = tmp_path / "out"
+    removebg(photos[0], "-o", out_dir, "--output", "mask", "--matting", "off", "--no-tta",
+             "--model-path", u2netp_weights)
+    single = np.asarray(Image.open(out_dir / f"{photos[0].stem}.png"))
+    removebg(photos[0], "-o", tmp_path / "tta", "--output", "mask", "--matting", "off",
+             "--model-path", u2netp_weights)
+    mirrored = np.asarray(Image.open(tmp_path / "tta" / f"{photos[0].stem}.png"))
+    assert single.max() == 255 and single[0, 0] < 32
+    assert not np.array_equal(single, mirrored)  # the mirrored pass really was left out
+    assert ((single >= 128) == (mirrored >= 128)).mean() > 0.9

@@ -134,6 +134,12 @@ class Command(BaseCommand):
             help="alpha matting for soft edges such as hair (default: auto)",
         )
         parser.add_argument(
+            "--no-tta",
+            action="store_true",
+            help="one forward pass instead of two (the photo and its mirror image): "
+            "about a third faster, slightly rougher masks",
+        )
+        parser.add_argument(
             "--output",
             choices=("cutout", "mask"),
             default="cutout",
@@ -179,6 +185,7 @@ class Command(BaseCommand):
             model_path=options["model_path"],
             model_dir=settings.MODEL_DIR,
             matting=options["matting"],
+            flip=not options["no_tta"],
         )
         out_dir = _make_out_dir(options["out_dir"])
         self._load_model(removal, options["verbosity"])
