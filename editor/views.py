@@ -7,6 +7,7 @@ import uuid
 from http import HTTPStatus
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from django.http import (
@@ -17,6 +18,7 @@ from django.http import (
     HttpResponseRedirect,
     JsonResponse,
 )
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
@@ -41,6 +43,11 @@ from editor.results import delete_image, render_download
 from editor.retention import after_download, ephemeral
 from editor.tasks import enqueue_job
 
+# A request body Django cannot parse as a form (broken multipart, too many parts or fields).
+UNREADABLE_REQUEST = (MultiPartParserError, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
+MALFORMED_UPLOAD = (
+    "The upload could not be read: send one image as multipart/form-data in a field named file."
+)
 # How many recent uploads the upload page lists (so a reload picks running jobs back up).
 RECENT_ON_UPLOAD_PAGE = 8
 
@@ -83,7 +90,10 @@ def upload(request: HttpRequest) -> JsonResponse:
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length > max_request_bytes():
         return _error(too_large_message(), HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-    form = ImageUploadForm(request.POST, request.FILES)
+    try:
+        form = ImageUploadForm(request.POST, request.FILES)
+    except UNREADABLE_REQUEST:
+        return _error(MALFORMED_UPLOAD, HTTPStatus.BAD_REQUEST)
     if not form.is_valid():
         rejection = form.first_error()
         return _error(rejection.message, rejection.status)
@@ -212,7 +222,10 @@ def delete_all(request: HttpRequest) -> HttpResponse:
 @rate_limited("uploads")
 def upload_background(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse:
     image = owned_image(request, image_id)
-    form = BackgroundUploadForm(request.POST, request.FILES)
+    try:
+        form = BackgroundUploadForm(request.POST, request.FILES)
+    except UNREADABLE_REQUEST:
+        return _error(MALFORMED_UPLOAD, HTTPStatus.BAD_REQUEST)
     if not form.is_valid():
         return _error(form.first_error().message, HTTPStatus.BAD_REQUEST)
     if image.background:
