@@ -56,6 +56,8 @@ def server_environment(data_dir: Path, weights_dir: Path, workers: int) -> dict[
         "BGREMOVER_MODEL_DIR": str(weights_dir),
         # Set explicitly: pytest's own settings put 0 in this process's environment.
         "INPROCESS_WORKERS": str(workers),
+        # The periodic purge runs often, so tests can watch it work.
+        "PURGE_INTERVAL_S": "1",
         "PYTHONUNBUFFERED": "1",
     }
 
