@@ -21,6 +21,7 @@ from tests.conftest import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "artifacts"
 SERVER_START_TIMEOUT_S = 60
+UPLOAD_LIMIT_BYTES = 4 * 1024 * 1024  # "4.0 MB"
 MANAGE = [sys.executable, str(REPO_ROOT / "manage.py")]
 
 
@@ -58,6 +59,8 @@ def server_environment(data_dir: Path, weights_dir: Path, workers: int) -> dict[
         "INPROCESS_WORKERS": str(workers),
         # The periodic purge runs often, so tests can watch it work.
         "PURGE_INTERVAL_S": "1",
+        # Small enough that tests of the size limit need not push 25 MB around.
+        "MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT_BYTES),
         "PYTHONUNBUFFERED": "1",
     }
 

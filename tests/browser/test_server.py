@@ -16,10 +16,13 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from editor.request_limits import MULTIPART_OVERHEAD
+from tests.browser.conftest import UPLOAD_LIMIT_BYTES
 from tests.fixtures import hostile
 
 JOB_TIMEOUT_S = 180
-DEFAULT_LIMIT = 25 * 1024 * 1024 + 64 * 1024  # MAX_UPLOAD_BYTES plus the multipart allowance
+# The server's MAX_UPLOAD_BYTES plus the multipart allowance.
+BODY_LIMIT = UPLOAD_LIMIT_BYTES + MULTIPART_OVERHEAD
 
 
 class Visitor:
@@ -90,13 +93,13 @@ def _read_response(sock: socket.socket) -> bytes:
 
 
 def test_a_body_declared_too_large_is_refused_before_it_is_sent(server_url: str) -> None:
-    sock, head = _raw_post_head(server_url, f"Content-Length: {40 * DEFAULT_LIMIT}\r\n")
+    sock, head = _raw_post_head(server_url, f"Content-Length: {40 * BODY_LIMIT}\r\n")
     with sock:
         sock.sendall(head + b"\0" * 65536)  # a sliver of the gigabyte it announced
         answer = _read_response(sock)
     assert answer.startswith(b"HTTP/1.1 413 ")
     body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
-    assert body == {"error": "The file is larger than the 25.0 MB limit."}
+    assert body == {"error": "The file is larger than the 4.0 MB limit."}
 
 
 def test_a_chunked_body_is_cut_off_as_soon_as_it_passes_the_limit(server_url: str) -> None:
@@ -106,14 +109,14 @@ def test_a_chunked_body_is_cut_off_as_soon_as_it_passes_the_limit(server_url: st
     with sock:
         sock.sendall(head)
         try:
-            while sent < 4 * DEFAULT_LIMIT:
+            while sent < 4 * BODY_LIMIT:
                 sock.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
                 sent += len(chunk)
         except OSError:
             pass  # the server stopped reading and closed the connection
         answer = _read_response(sock)
     assert answer.startswith(b"HTTP/1.1 413 ")
-    assert sent < 2 * DEFAULT_LIMIT, "the server kept reading far past the limit"
+    assert sent < 2 * BODY_LIMIT, "the server kept reading far past the limit"
 
 
 def test_hostile_files_leave_the_server_and_its_worker_healthy(
