@@ -1,10 +1,11 @@
 """Stage "segmenting": the network's forward pass, optimised for inference.
 
 Per loaded model, once: BatchNorm folded into the convolutions (the shared u2netp weights
-already carry identity BNs; the authors' files do not), channels-last memory layout, and on
-CPU a frozen TorchScript graph, which lets oneDNN fuse conv + ReLU. Each measured on the
-2-core CI machine at 320×320: plain 0.49 s, folded 0.43 s, + channels-last 0.33 s, frozen
-TorchScript 0.27 s (see the README's performance section for the current figures).
+already carry identity BNs; the authors' files do not) and, on CPU, the channels-last memory
+layout oneDNN's convolutions prefer. Measured on the 2-core machine at 320×320: plain 0.49 s,
+folded 0.43 s, + channels-last 0.33 s. A frozen TorchScript graph ran 0.27 s once warm, but
+tracing and its first optimising runs cost seconds in every new process (13 s of a one-photo
+command-line run on a busy machine), so it is not used.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from bgremover.engine.model import REBNCONV
-from bgremover.engine.preprocess import NETWORK_SIZE, to_network_input
+from bgremover.engine.preprocess import to_network_input
 from bgremover.engine.weights import LoadedModel
 
 
@@ -39,19 +40,12 @@ class Segmenter:
 
     ``predict`` is safe to call from several threads at once."""
 
-    def __init__(self, loaded: LoadedModel, *, script: bool | None = None) -> None:
+    def __init__(self, loaded: LoadedModel) -> None:
         self.device = loaded.device
-        module = fold_batchnorm(loaded.module).to(self.device)
         self._channels_last = self.device.type == "cpu"
+        module = fold_batchnorm(loaded.module).to(self.device)
         if self._channels_last:
             module = module.to(memory_format=torch.channels_last)
-        if script is None:
-            script = self.device.type == "cpu"
-        if script:
-            example = torch.zeros(1, 3, NETWORK_SIZE, NETWORK_SIZE, device=self.device)
-            with torch.no_grad():
-                traced = torch.jit.trace(module, self._layout(example), check_trace=False)
-                module = torch.jit.freeze(traced.eval())
         self.module = module
 
     def _layout(self, batch: torch.Tensor) -> torch.Tensor:
