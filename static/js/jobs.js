@@ -7,6 +7,7 @@
 
 const POLL_MS = 1000;
 const SILENCE_MS = 4000;
+const GONE = "This image no longer exists: it was deleted, or its retention period ended.";
 
 function socketUrl(path) {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
@@ -40,6 +41,8 @@ export function watchJob(state, onState) {
         headers: { Accept: "application/json" },
       });
       if (response.ok) deliver(await response.json());
+      // Deleted or purged meanwhile: say so, and stop asking.
+      else if (response.status === 404) deliver({ ...state, status: "failed", finished: true, error: GONE });
     } catch {
       // Network hiccup: the next poll tries again.
     }

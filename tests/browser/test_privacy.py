@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import UPLOAD_LIMIT_BYTES
-from tests.browser.pages import DOG, card, open_editor, open_upload_page, photo, wait_done
+from tests.browser.pages import DOG, FOX, card, open_editor, open_upload_page, photo, wait_done
 
 pytestmark = pytest.mark.browser
 
@@ -94,3 +94,46 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_sent(page: Page) -> 
     )
     expect(refused).to_have_attribute("data-status", "rejected")
     assert uploads == []
+
+
+DELETE_IMAGE_OF_A_QUEUED_JOB = """
+async (jobs) => {
+  const token = document.querySelector('meta[name="csrf-token"]').content;
+  for (const job of jobs) {
+    const state = await (await fetch(`/jobs/${job}/status/`)).json();
+    if (state.status !== "queued") continue;
+    await fetch(`/images/${state.image}/delete/`, {
+      method: "POST",
+      headers: { "X-CSRFToken": token, Accept: "application/json" },
+    });
+    return job;
+  }
+  return null;
+}
+"""
+
+
+def test_a_job_whose_image_is_deleted_meanwhile_says_so_and_stops_polling(
+    page: Page, eval_dir: Path
+) -> None:
+    page.route_web_socket(re.compile(r"/ws/jobs/"), lambda socket: socket.close(code=1011))
+    status_requests: list[str] = []
+    page.on("request", lambda r: status_requests.append(r.url) if "/status/" in r.url else None)
+    open_upload_page(page)
+    page.set_input_files("#file-input", [photo(eval_dir, DOG), photo(eval_dir, FOX)])
+    jobs = []
+    for stem in (DOG, FOX):
+        target = card(page, f"{stem}.jpg")
+        expect(target).to_have_attribute("data-job", re.compile("."))
+        jobs.append(target.get_attribute("data-job"))
+    # One worker runs one job at a time: the other one is still waiting.
+    deleted = page.evaluate(DELETE_IMAGE_OF_A_QUEUED_JOB, jobs)
+    assert deleted is not None
+    gone = page.locator(f'.job-card[data-job="{deleted}"]')
+    expect(gone.locator(".job-status")).to_have_text(
+        "This image no longer exists: it was deleted, or its retention period ended."
+    )
+    expect(gone).to_have_attribute("data-status", "failed")
+    asked = sum(deleted in url for url in status_requests)
+    page.wait_for_timeout(2500)
+    assert sum(deleted in url for url in status_requests) == asked
