@@ -216,8 +216,10 @@ def main(argv: list[str] | None = None) -> dict:
     results["targets"] = [t.as_dict() for t in report.targets(results)]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(report.format_report(results))
-    print(f"\nresults written to {args.json}")
+    text = report.format_report(results)
+    args.json.with_suffix(".txt").write_text(text + "\n")
+    print(text)
+    print(f"\nresults written to {args.json} (tables: {args.json.with_suffix('.txt')})")
     return results
 
 
