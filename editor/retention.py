@@ -149,7 +149,6 @@ class PeriodicMaintenance(threading.Thread):
     def __init__(self, interval_s: float) -> None:
         super().__init__(name="retention-maintenance", daemon=True)
         self.interval_s = interval_s
-        self.runs = 0
         self._stopping = threading.Event()
 
     def run(self) -> None:
@@ -167,7 +166,6 @@ class PeriodicMaintenance(threading.Thread):
                 logger.exception("periodic maintenance failed")
             finally:
                 close_old_connections()
-            self.runs += 1
             self._stopping.wait(self.interval_s)
 
     def stop(self) -> None:
