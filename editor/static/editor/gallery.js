@@ -21,6 +21,7 @@ document.querySelectorAll(".delete-form").forEach((form) => {
     card.remove();
     if (grid && grid.children.length === 0) {
       grid.remove();
+      document.getElementById("delete-all-form")?.remove();
       empty.hidden = false;
       empty.querySelector("a").focus();
     } else if (next) {
