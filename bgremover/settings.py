@@ -47,6 +47,8 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 # Where the SQLite database and media files live unless overridden.
 DATA_DIR = Path(os.getenv("DATA_DIR", str(BASE_DIR / "data")))
 MEDIA_ROOT = Path(os.getenv("MEDIA_ROOT", str(DATA_DIR / "media")))
+# SQLite cannot create its file in a missing folder: a fresh checkout has no data/ yet.
+DATA_DIR.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "/media/"
 
 # Directory searched for model weights before BASE_DIR/models (see engine.weights).
