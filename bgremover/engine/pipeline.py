@@ -104,7 +104,8 @@ def remove_background(source: bytes | str | os.PathLike[str] | BinaryIO,
     prob = sharpen(upsample_guided(clean_mask(prob), decoded.rgb), EDGE_CONTRAST)
 
     foreground = decoded.rgb
-    if options.matting == "on" or (options.matting == "auto" and worth_matting(prob)):
+    matted = options.matting == "on" or (options.matting == "auto" and worth_matting(prob))
+    if matted:
         report("matting", 0.6)
         matte = estimate_matte(decoded.rgb, prob)
         prob, foreground = matte.alpha, matte.foreground
@@ -112,7 +113,7 @@ def remove_background(source: bytes | str | os.PathLike[str] | BinaryIO,
     if decoded.alpha is not None:  # what the source already made transparent stays so
         prob = prob * (decoded.alpha.astype(np.float32) / 255.0)
     alpha = np.clip(prob * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    report("matting" if options.matting != "off" else "refining", 1.0)
+    report("matting" if matted else "refining", 1.0)
     return Cutout(foreground=foreground, alpha=alpha, original=decoded.rgb,
                   icc_profile=decoded.icc_profile, notes=list(decoded.notes))
 
