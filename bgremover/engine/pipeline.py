@@ -21,8 +21,6 @@ from bgremover.engine.errors import OptionsError
 from bgremover.engine.matting import estimate_matte, worth_matting
 from bgremover.engine.preprocess import decode_image
 from bgremover.engine.refine import clean_mask, sharpen, upsample_guided
-from bgremover.engine.segment import segmenter_for
-from bgremover.engine.weights import load_model
 
 Progress = Callable[[str, float], None]
 STAGES = ("decoding", "segmenting", "refining", "matting", "composing", "encoding")
@@ -91,6 +89,11 @@ def remove_background(source: bytes | str | os.PathLike[str] | BinaryIO,
                       options: RemovalOptions = RemovalOptions(),
                       progress: Progress | None = None) -> Cutout:
     """Cut the subject out of the photo ``source`` (bytes, path or binary file)."""
+    # Imported here, not at the top: torch takes seconds to import, and the pages and
+    # commands that only re-compose stored results (``render``) never need it.
+    from bgremover.engine.segment import segmenter_for
+    from bgremover.engine.weights import load_model
+
     report = progress or _quiet
     report("decoding", 0.0)
     decoded = decode_image(source, max_pixels=options.max_pixels)
