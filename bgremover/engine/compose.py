@@ -158,7 +158,7 @@ def compose(
         # Fully transparent pixels are invisible: clearing their colour halves the PNG's size
         # and encoding time for a typical cut-out (12 MP: 22 MB → 10 MB, 0.9 s → 0.4 s).
         # OpenCV's masked copy does it in 0.03 s at 12 MP, numpy's boolean indexing in 0.25 s.
-        visible = cv2.compare(alpha, 0, cv2.CMP_GT)
+        _, visible = cv2.threshold(alpha, 0, 255, cv2.THRESH_BINARY)
         return cv2.merge([cv2.bitwise_and(foreground, foreground, mask=visible), alpha])
     if background.kind == "color":
         return _blend(foreground, alpha, np.array(background.color, dtype=np.uint8)[None, None])

@@ -318,3 +318,14 @@ def test_crop_cuts_rgba_and_masks_to_the_box():
 def test_crop_rejects_a_box_outside_the_image(box):
     with pytest.raises(OptionsError, match="does not fit"):
         crop(np.zeros((10, 12), np.uint8), box)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (2, 2), (3, 1), (40, 30)])
+def test_transparent_compose_clears_hidden_colour_at_any_size(shape):
+    rng = np.random.default_rng(sum(shape))
+    foreground = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    alpha = (rng.integers(0, 3, shape) * 120).astype(np.uint8)
+    rgba = compose(foreground, alpha, Background())
+    assert rgba.shape == (*shape, 4)
+    assert np.array_equal(rgba[..., 3], alpha)
+    assert np.array_equal(rgba[..., :3], foreground * (alpha > 0)[..., None])
