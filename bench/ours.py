@@ -43,7 +43,8 @@ def cli_command(python: str, image: Path, out_dir: Path, weights: Path,
 
 def network_forward(weights: Path) -> tuple[nn.Module, Callable[[np.ndarray], object]]:
     """Our network as loaded (for counting its work) and the engine's optimised pass
-    (``Segmenter.forward``: folded BatchNorm, channels-last, frozen TorchScript on CPU)."""
+    (``Segmenter.forward``: folded BatchNorm, channels-last, mixed bfloat16 on CPUs with
+    native bfloat16)."""
     from bgremover.engine.segment import segmenter_for
     from bgremover.engine.weights import load_model
 
