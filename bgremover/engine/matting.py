@@ -27,6 +27,11 @@ from bgremover.engine.refine import (
 MATTING_SIDE = 1024
 # Half-width of the unknown band, as a share of the working image's longer side.
 BAND_SHARE = 0.008
+# Share of the solved matte in the band's final alpha; the rest is the network's map. The two
+# err differently (the solver follows colour, the map follows semantics) and their mean beats
+# either: development matting split, 1.0 → 0.5: MSE 36.3 → 35.5, band gradient error 0.171 →
+# 0.164, SAD unchanged.
+MATTE_WEIGHT = 0.5
 
 
 @dataclass
@@ -82,7 +87,8 @@ def estimate_matte(rgb: np.ndarray, prob: np.ndarray, *,
     unknown = trimap == 128
     image = small_rgb.astype(np.float64) / 255.0
     small_alpha = (trimap == 255).astype(np.float64)
-    if unknown.any():
+    # The solver needs both known regions: a subject thinner than the band leaves none inside.
+    if unknown.any() and (trimap == 255).any() and (trimap == 0).any():
         # Solve inside the band's bounding box only (plus the 1-pixel Laplacian window).
         ys, xs = np.nonzero(unknown)
         top, bottom = max(0, ys.min() - 2), min(size[1], ys.max() + 3)
@@ -97,7 +103,7 @@ def estimate_matte(rgb: np.ndarray, prob: np.ndarray, *,
         foreground = rgb.copy()
         foreground[unknown] = np.clip(small_fg[unknown] * 255.0 + 0.5, 0, 255).astype(np.uint8)
         alpha = prob.astype(np.float32, copy=True)
-        alpha[unknown] = small_alpha[unknown]
+        alpha[unknown] += MATTE_WEIGHT * (small_alpha[unknown] - alpha[unknown])
         return Matte(alpha=alpha, foreground=foreground)
     return _to_full_resolution(rgb, prob, small_rgb, trimap, small_alpha, small_fg)
 
@@ -118,7 +124,9 @@ def _to_full_resolution(rgb: np.ndarray, prob: np.ndarray, small_rgb: np.ndarray
         in_band = band[tile] == 128
         if not in_band.any():
             continue
-        alpha[tile][in_band] = apply_coefficients(a, b, rgb, tile)[in_band]
+        tile_alpha = alpha[tile]
+        solved = apply_coefficients(a, b, rgb, tile)[in_band]
+        tile_alpha[in_band] += MATTE_WEIGHT * (solved - tile_alpha[in_band])
         # Foreground: the working-size estimate plus the photo's own full-resolution detail
         # (elsewhere the photo's colours are the subject's colours).
         estimate = sample_tile(small_fg_f, shape, tile)

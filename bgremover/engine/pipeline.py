@@ -20,16 +20,19 @@ from bgremover.engine.encode import encode_image, encode_mask
 from bgremover.engine.errors import OptionsError
 from bgremover.engine.matting import estimate_matte, worth_matting
 from bgremover.engine.preprocess import decode_image
-from bgremover.engine.refine import clean_mask, sharpen, upsample_guided
+from bgremover.engine.refine import clean_mask, otsu_midpoint, sharpen, upsample_guided
 
 Progress = Callable[[str, float], None]
 STAGES = ("decoding", "segmenting", "refining", "matting", "composing", "encoding")
 MattingMode = Literal["auto", "on", "off"]
 
-# Steepness of the contrast curve applied to the upsampled map (see refine.sharpen) when it is
-# not matted: on the development split it trades MAE (lower) against MSE on soft matting
-# ground truth (higher); 6 is a middle point. Matted edges replace it in the band.
-EDGE_CONTRAST = 6.0
+# Steepness of the contrast curve applied to the upsampled map (see refine.sharpen), centred on
+# each map's own subject/background split. Steeper trades MAE (lower) against MSE on soft
+# matting ground truth (higher). Development split, with the zoom pass and the half-matted band:
+# 6 → 8 (and the midpoint landing on exactly 0.5) lowered SOD MAE 0.0441 → 0.0427 and matting
+# SAD 25.0 → 23.9 on both halves of each set, MSE unchanged (32.9). Matting then blends its own
+# alpha into the band.
+EDGE_CONTRAST = 8.0
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ def remove_background(source: bytes | str | os.PathLike[str] | BinaryIO,
     """Cut the subject out of the photo ``source`` (bytes, path or binary file)."""
     # Imported here, not at the top: torch takes seconds to import, and the pages and
     # commands that only re-compose stored results (``render``) never need it.
-    from bgremover.engine.segment import segmenter_for
+    from bgremover.engine.segment import predict_zoomed, segmenter_for
     from bgremover.engine.weights import load_model
 
     report = progress or _quiet
@@ -101,10 +104,11 @@ def remove_background(source: bytes | str | os.PathLike[str] | BinaryIO,
     segmenter = segmenter_for(loaded)
 
     report("segmenting", 0.1)
-    prob = segmenter.predict([decoded.rgb], flip=options.flip)[0]
+    prob = predict_zoomed(segmenter, decoded.rgb, flip=options.flip)
 
     report("refining", 0.45)
-    prob = sharpen(upsample_guided(clean_mask(prob), decoded.rgb), EDGE_CONTRAST)
+    cleaned = clean_mask(prob)
+    prob = sharpen(upsample_guided(cleaned, decoded.rgb), EDGE_CONTRAST, otsu_midpoint(cleaned))
 
     foreground = decoded.rgb
     matted = options.matting == "on" or (options.matting == "auto" and worth_matting(prob))

@@ -20,6 +20,9 @@ CONFIDENT = 0.9
 PINHOLE_SHARE = 0.0005
 # Haze further than this (as a share of the map's side) from every kept component is dropped.
 HAZE_MARGIN = 0.1
+# Bounds on a map's own subject/background split (otsu_midpoint): a map with no clear subject
+# has no meaningful split, and its faint haze must not become the subject.
+MIDPOINT_RANGE = (0.25, 0.75)
 
 
 def clean_mask(prob: np.ndarray) -> np.ndarray:
@@ -54,17 +57,41 @@ def clean_mask(prob: np.ndarray) -> np.ndarray:
     return cleaned
 
 
-def sharpen(prob: np.ndarray, contrast: float) -> np.ndarray:
-    """A logistic contrast curve through 0.5 that keeps 0 and 1 fixed: the network's soft
-    ramps (a blurred 320-pixel edge) become steeper without moving the edge."""
+def otsu_midpoint(prob: np.ndarray) -> float:
+    """The level (0..1) that best splits the map's values into subject and background
+    (Otsu 1979), clamped to MIDPOINT_RANGE.
+
+    The network's maps are not calibrated alike: on an uncertain photo the subject sits at
+    0.3–0.45 where a clear one sits near 1. Centering the contrast curve on each map's own split
+    instead of on 0.5 (development split, SOD: MAE 0.0469 → 0.0459, max F 0.9092 → 0.9125,
+    S 0.8988 → 0.9021; matting: SAD 26.9 → 24.9, MSE 36.3 → 34.2; a fixed midpoint of 0.45 or
+    0.48 gained almost nothing, so it is the per-photo choice that helps)."""
+    levels = np.clip(prob * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    level, _ = cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return float(np.clip((level + 0.5) / 255.0, *MIDPOINT_RANGE))
+
+
+def sharpen(prob: np.ndarray, contrast: float, midpoint: float = 0.5) -> np.ndarray:
+    """A logistic contrast curve through (``midpoint``, 0.5) that keeps 0 and 1 fixed: the
+    network's soft ramps (a blurred 320-pixel edge) become steeper, values above the midpoint
+    rise towards 1 and values below it fall towards 0. Each side of the midpoint is its own
+    branch of steepness ``contrast``, so the midpoint lands on exactly 0.5."""
     if contrast <= 0:
         return prob
-    lo = 1.0 / (1.0 + np.exp(contrast * 0.5))
     out = prob.astype(np.float32, copy=True)
     soft = (out > 0.0) & (out < 1.0)  # the curve keeps 0 and 1: only the edge needs work
-    curved = 1.0 / (1.0 + np.exp(-contrast * (out[soft] - 0.5)))
-    out[soft] = np.clip((curved - lo) / (1.0 - 2.0 * lo), 0.0, 1.0)
+    values = out[soft]
+    above = values >= midpoint
+    values[above] = 0.5 + 0.5 * _branch(values[above] - midpoint, contrast, 1.0 - midpoint)
+    values[~above] = 0.5 - 0.5 * _branch(midpoint - values[~above], contrast, midpoint)
+    out[soft] = np.clip(values, 0.0, 1.0)
     return out
+
+
+def _branch(distance: np.ndarray, contrast: float, span: float) -> np.ndarray:
+    """0 → 0 and ``span`` → 1 along a logistic of steepness ``contrast``."""
+    top = 1.0 / (1.0 + np.exp(-contrast * span)) - 0.5
+    return (1.0 / (1.0 + np.exp(-contrast * distance)) - 0.5) / top
 
 
 def _box(values: np.ndarray, radius: int) -> np.ndarray:
@@ -145,8 +172,10 @@ def apply_coefficients(a: np.ndarray, b: np.ndarray, rgb: np.ndarray, tile: Tile
 
 
 def upsample_guided(prob: np.ndarray, rgb: np.ndarray, *, guide_size: int = 640,
-                    radius: int = 4, eps: float = 1e-4) -> np.ndarray:
-    """The low-resolution map ``prob`` at ``rgb``'s full resolution, edge-aware."""
+                    radius: int = 2, eps: float = 1e-4) -> np.ndarray:
+    """The low-resolution map ``prob`` at ``rgb``'s full resolution, edge-aware. (A radius of
+    2 guide pixels follows the photo's edges more closely than 4: development split, SOD MAE
+    0.0453 → 0.0446 with max F and S up too; matting unchanged within 0.1 SAD; 8 was worse.)"""
     h, w = rgb.shape[:2]
     size = working_size((h, w), guide_size)
     guide = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0

@@ -14,10 +14,12 @@ tracing and its first optimising runs cost seconds in every new process), torch.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import threading
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -26,6 +28,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from bgremover.engine.errors import OptionsError
 from bgremover.engine.model import REBNCONV
 from bgremover.engine.preprocess import to_network_input
+from bgremover.engine.refine import working_size
 from bgremover.engine.weights import LoadedModel
 
 
@@ -131,6 +134,66 @@ class Segmenter:
         if flip:
             maps = (maps[:count] + maps[count:, :, ::-1]) / 2
         return [maps[index] for index in range(count)]
+
+
+# A second look at a subject that fills little of the photo: the network sees the whole photo
+# squeezed to 320×320, so a small subject gets few of its pixels. The crop around the subject
+# (ZOOM_MARGIN of the subject's box as context on each side) goes through the network too, and
+# inside the crop the two maps are averaged (replacing the first map instead was worse).
+# Development split, SOD, 61 of 182 photos zoomed: MAE 0.0459 → 0.0453, max F 0.9125 → 0.9156,
+# S 0.9021 → 0.9052 (both halves); no matting photo qualifies. Costs one more forward pass.
+ZOOM_MARGIN = 0.25
+# Zoom only when the crop is under this share of the photo (a larger crop is nearly the same view)
+# and at most this many times (a box of a few pixels is noise, not a subject to look at closer).
+ZOOM_MAX_SHARE = 0.6
+ZOOM_MAX_FACTOR = 8
+# Longer side of the fused map: fine enough to keep the zoomed map's detail (the guided
+# upsampling in refine works at this size too).
+FUSED_SIDE = 640
+
+
+def subject_crop(prob: np.ndarray, shape: tuple[int, int]) -> tuple[slice, slice] | None:
+    """The region of a photo of ``shape`` (H, W) worth a second look: the box of what the map
+    ``prob`` of the whole photo calls subject, with margins. None when there is no subject or
+    the region would not be a closer look (see ZOOM_MAX_SHARE and ZOOM_MAX_FACTOR)."""
+    rows, cols = np.nonzero(prob >= 0.5)
+    if rows.size == 0:
+        return None
+    h, w = shape
+    scale_y, scale_x = h / prob.shape[0], w / prob.shape[1]
+    y0, y1 = rows.min() * scale_y, (rows.max() + 1) * scale_y
+    x0, x1 = cols.min() * scale_x, (cols.max() + 1) * scale_x
+    pad_y, pad_x = ZOOM_MARGIN * (y1 - y0), ZOOM_MARGIN * (x1 - x0)
+    top, bottom = max(0, int(y0 - pad_y)), min(h, math.ceil(y1 + pad_y))
+    left, right = max(0, int(x0 - pad_x)), min(w, math.ceil(x1 + pad_x))
+    if (bottom - top) * (right - left) >= ZOOM_MAX_SHARE * h * w:
+        return None
+    if (bottom - top) * ZOOM_MAX_FACTOR < h or (right - left) * ZOOM_MAX_FACTOR < w:
+        return None
+    return slice(top, bottom), slice(left, right)
+
+
+def predict_zoomed(segmenter: Segmenter, rgb: np.ndarray, *, flip: bool = True) -> np.ndarray:
+    """The saliency map of the H×W×3 uint8 photo ``rgb``: the network's 320×320 map or, when
+    the subject is small (see subject_crop), a map of longer side FUSED_SIDE with the
+    network's second look at the subject's region averaged in."""
+    prob = segmenter.predict([rgb], flip=flip)[0]
+    crop = subject_crop(prob, rgb.shape[:2])
+    if crop is None:
+        return prob
+    closer = segmenter.predict([np.ascontiguousarray(rgb[crop])], flip=flip)[0]
+    h, w = rgb.shape[:2]
+    width, height = working_size((h, w), FUSED_SIDE)
+    fused = cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
+    rows, cols = crop
+    top, bottom = round(rows.start * height / h), round(rows.stop * height / h)
+    left, right = round(cols.start * width / w), round(cols.stop * width / w)
+    if bottom > top and right > left:
+        shrinking = right - left < closer.shape[1]
+        closer = cv2.resize(closer, (right - left, bottom - top),
+                            interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        fused[top:bottom, left:right] = (fused[top:bottom, left:right] + closer) / 2
+    return fused
 
 
 _segmenters: dict[int, Segmenter] = {}

@@ -5,7 +5,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from bgremover.engine.refine import clean_mask, edge_tiles, sharpen, upsample_guided
+from bgremover.engine.refine import (
+    MIDPOINT_RANGE,
+    clean_mask,
+    edge_tiles,
+    otsu_midpoint,
+    sharpen,
+    upsample_guided,
+)
 
 
 def _disc(shape: tuple[int, int], centre: tuple[int, int], radius: int) -> np.ndarray:
@@ -44,6 +51,29 @@ def test_sharpen_keeps_zero_half_and_one_and_steepens_between():
     assert out[0] == 0.0 and out[-1] == 1.0 and abs(out[2] - 0.5) < 1e-6
     assert out[1] < 0.3 and out[3] > 0.7
     assert np.array_equal(sharpen(prob, 0.0), prob)
+
+
+def test_sharpen_centres_its_curve_on_the_midpoint_it_is_given():
+    prob = np.array([0.0, 0.25, 0.4, 0.45, 0.55, 1.0], np.float32)
+    out = sharpen(prob, 8.0, midpoint=0.4)
+    assert out[0] == 0.0 and out[-1] == 1.0 and abs(out[2] - 0.5) < 0.05
+    assert out[1] < 0.25 and out[3] > 0.5 and out[4] > 0.55
+    assert sharpen(prob, 8.0)[3] < 0.45  # centred on 0.5 the same value falls
+
+
+def test_otsu_midpoint_finds_an_unsure_maps_own_split():
+    # An unsure subject at 0.35 over a background at 0.05: its split is well below 0.5.
+    prob = np.full((100, 100), 0.05, np.float32)
+    prob[30:70, 30:70] = 0.35
+    assert 0.05 < otsu_midpoint(prob) < 0.35
+    assert sharpen(prob, 6.0, otsu_midpoint(prob))[50, 50] > 0.5
+
+
+def test_otsu_midpoint_never_lets_faint_haze_become_the_subject():
+    prob = np.zeros((100, 100), np.float32)
+    prob[40:60, 40:60] = 0.08
+    assert otsu_midpoint(prob) == MIDPOINT_RANGE[0]
+    assert sharpen(prob, 6.0, otsu_midpoint(prob)).max() < 0.2  # stays background
 
 
 def test_guided_upsampling_follows_the_photos_edge_not_the_coarse_grid():
