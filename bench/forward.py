@@ -27,9 +27,10 @@ def count_conv_macs(model: nn.Module, size: int = INPUT_SIZE) -> int:
         total += output.numel() * (module.in_channels // module.groups) * kh * kw
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    device = next(model.parameters()).device
     try:
         with torch.inference_mode():
-            model(torch.zeros(1, 3, size, size))
+            model(torch.zeros(1, 3, size, size, device=device))
     finally:
         for handle in handles:
             handle.remove()

@@ -178,6 +178,8 @@ def versions() -> dict:
 
     found = {"python": platform.python_version(), "torch": torch.__version__,
              "numpy": numpy.__version__, "pillow": PIL.__version__}
+    if torch.cuda.is_available():  # the engine's default device: these are not CPU figures
+        found["gpu"] = torch.cuda.get_device_name()
     for name in ("onnxruntime", "rembg", "pymatting", "numba"):
         try:
             found[name] = __import__(name).__version__

@@ -43,6 +43,7 @@ class RemovalOptions:
     matting: MattingMode = "auto"
     flip: bool = True              # test-time augmentation with a mirrored copy
     max_pixels: int | None = 50_000_000
+    device: str | None = None      # "cpu", "cuda", "cuda:1"…; None: $BGREMOVER_DEVICE or auto
 
     def __post_init__(self) -> None:
         if self.matting not in ("auto", "on", "off"):
@@ -100,7 +101,8 @@ def remove_background(source: bytes | str | os.PathLike[str] | BinaryIO,
     report = progress or _quiet
     report("decoding", 0.0)
     decoded = decode_image(source, max_pixels=options.max_pixels)
-    loaded = load_model(options.model, path=options.model_path, model_dir=options.model_dir)
+    loaded = load_model(options.model, path=options.model_path, model_dir=options.model_dir,
+                        device=options.device)
     segmenter = segmenter_for(loaded)
 
     report("segmenting", 0.1)
@@ -153,5 +155,6 @@ def warm_up(options: RemovalOptions = RemovalOptions()) -> None:
     disc = ((yy - 48) ** 2 + (xx - 48) ** 2 < 30**2)[..., None]
     photo = np.where(disc, np.array([200, 60, 40], np.uint8), np.array([30, 90, 160], np.uint8))
     warm = RemovalOptions(model=options.model, model_path=options.model_path,
-                          model_dir=options.model_dir, matting="on", flip=options.flip)
+                          model_dir=options.model_dir, matting="on", flip=options.flip,
+                          device=options.device)
     remove_background(encode_image(photo.astype(np.uint8), "png"), warm)

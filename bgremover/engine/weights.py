@@ -539,17 +539,26 @@ def configure_torch_threads() -> int:
     return threads
 
 
+DEVICE_ENV = "BGREMOVER_DEVICE"
+
+
 def _pick_device(device: str | torch.device | None) -> torch.device:
+    source = "Device"
     if device is None:
+        device = os.environ.get(DEVICE_ENV, "").strip() or "auto"
+        source = DEVICE_ENV
+    if device == "auto":
         return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() \
             else torch.device("cpu")
     try:
         chosen = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise OptionsError(f"{device!r} is not a device name (try 'cpu' or 'cuda').") from exc
+        raise OptionsError(f"{source} {device!r} is not a device name "
+                           "(try 'auto', 'cpu' or 'cuda').") from exc
     if chosen.type == "cuda":
         if not torch.cuda.is_available():
-            raise OptionsError(f"Device {str(chosen)!r} was asked for, but CUDA is not available.")
+            raise OptionsError(f"{source} {str(chosen)!r} was asked for, but CUDA is not "
+                               "available.")
         if chosen.index is None:
             chosen = torch.device("cuda", torch.cuda.current_device())
     return chosen
@@ -596,7 +605,8 @@ def load_model(
     progress: DownloadProgress | None = None,
 ) -> LoadedModel:
     """The network for ``name`` (None: the best one present, see ``default_model_name``) with
-    its weights, in eval mode on ``device`` (None: CUDA when available, else CPU).
+    its weights, in eval mode on ``device`` (None: ``$BGREMOVER_DEVICE``, else "auto": CUDA
+    when available, else CPU).
 
     A named model that is found nowhere is downloaded (``download=False`` turns that off;
     ``base_url`` and ``progress`` are passed to ``download_weights``). Each (weights file,

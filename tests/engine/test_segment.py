@@ -33,7 +33,7 @@ def photos(eval_dir: Path) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def plain_maps(u2netp_weights: Path, photos: list[np.ndarray]) -> np.ndarray:
-    module = load_model(path=u2netp_weights).module
+    module = load_model(path=u2netp_weights, device="cpu").module
     with torch.inference_mode():
         return module(torch.from_numpy(to_network_input(photos)))[:, 0].numpy()
 
@@ -41,7 +41,7 @@ def plain_maps(u2netp_weights: Path, photos: list[np.ndarray]) -> np.ndarray:
 def _segmenter(u2netp_weights: Path, monkeypatch: pytest.MonkeyPatch,
                precision: str) -> Segmenter:
     monkeypatch.setenv(PRECISION_ENV, precision)
-    return Segmenter(load_model(path=u2netp_weights))
+    return Segmenter(load_model(path=u2netp_weights, device="cpu"))
 
 
 def test_float32_pass_matches_the_plain_network(u2netp_weights, monkeypatch, photos,

@@ -484,7 +484,8 @@ def test_load_model_is_cached_per_file_and_device(u2netp_weights, tmp_path):
     assert weights.load_model(path=u2netp_weights, device="cpu") is not first
 
 
-def test_default_device_is_cuda_exactly_when_available(u2netp_weights):
+def test_default_device_is_cuda_exactly_when_available(u2netp_weights, monkeypatch):
+    monkeypatch.delenv(weights.DEVICE_ENV, raising=False)
     loaded = weights.load_model(path=u2netp_weights)
     assert loaded.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert next(loaded.module.parameters()).device == loaded.device
@@ -498,6 +499,16 @@ def test_default_device_is_cuda_exactly_when_available(u2netp_weights):
 def test_unusable_device_is_an_options_error(device, message, u2netp_weights):
     with pytest.raises(OptionsError, match=message):
         weights.load_model(path=u2netp_weights, device=device)
+
+
+def test_device_comes_from_the_environment_when_not_given(u2netp_weights, monkeypatch):
+    monkeypatch.setenv(weights.DEVICE_ENV, "cpu")
+    assert weights.load_model(path=u2netp_weights).device == torch.device("cpu")
+    monkeypatch.setenv(weights.DEVICE_ENV, "warp-drive")
+    with pytest.raises(OptionsError, match="BGREMOVER_DEVICE 'warp-drive' is not a device"):
+        weights.load_model(path=u2netp_weights)
+    # An explicit device wins over the environment.
+    assert weights.load_model(path=u2netp_weights, device="cpu").device.type == "cpu"
 
 
 def test_configure_torch_threads_follows_the_environment(monkeypatch):
