@@ -71,13 +71,16 @@ def targets(results: dict) -> list[Target]:
                   if row["size_mp"] == 12 and row["matting"] == "on"]
     found.append(Target("12 MP, matting on, in-process median",
                         in_process[0] if in_process else None, "<=", 3.0, "s"))
-    sizes = sorted({row["size_mp"] for row in _get(results, "speed", "cli") or []})
-    for size in sizes:
-        off, on = _cli_row(results, size, "off"), _cli_row(results, size, "on")
-        found.append(Target(f"CLI {size:g} MP matting off / rembg plain",
-                            off.get("ratio") if off else None, "<", 1.0, "×"))
-        found.append(Target(f"CLI {size:g} MP matting on / rembg -a",
-                            on.get("ratio") if on else None, "<=", 0.15, "×"))
+    # The whole-process targets are for a 12 MP photo with matting on: faster than
+    # rembg *without* matting, and at most 0.15× rembg with its alpha matting.
+    off, on = _cli_row(results, 12, "off"), _cli_row(results, 12, "on")
+    ours_on = _get(on, "ours", "median_s") if on else None
+    rembg_plain = _get(off, "rembg", "median_s") if off else None
+    found.append(Target("CLI 12 MP: ours with matting / rembg plain",
+                        ours_on / rembg_plain if ours_on and rembg_plain else None, "<", 1.0,
+                        "×"))
+    found.append(Target("CLI 12 MP: ours with matting / rembg -a",
+                        on.get("ratio") if on else None, "<=", 0.15, "×"))
     found.append(Target("forward 320×320 (PyTorch)",
                         _get(results, "forward", "ours_torch", "median_s"), "<=", 0.20, "s"))
     peaks = [row["ours"]["peak_rss_mib"] * 2**20 / GB

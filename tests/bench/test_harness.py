@@ -109,6 +109,19 @@ def test_targets_compare_inclusively_and_mark_unmeasured_ones():
     assert verdicts["forward 320×320 (PyTorch)"] is None
 
 
+def test_cli_targets_compare_our_matting_run_with_both_rembg_runs():
+    def row(matting: str, ours: float, theirs: float) -> dict:
+        return {"size_mp": 12, "matting": matting, "ours": {"median_s": ours},
+                "rembg": {"median_s": theirs}, "ratio": ours / theirs}
+
+    results = {"speed": {"cli": [row("off", 4.0, 5.0), row("on", 6.0, 50.0)]}}
+    found = {t.name: t for t in report.targets(results)}
+    plain = found["CLI 12 MP: ours with matting / rembg plain"]
+    assert plain.measured == 6.0 / 5.0 and plain.passed is False
+    alpha_matting = found["CLI 12 MP: ours with matting / rembg -a"]
+    assert alpha_matting.measured == 6.0 / 50.0 and alpha_matting.passed is True
+
+
 def test_rembg_loads_the_shared_onnx_from_its_own_home(shared_dir: Path, eval_dir: Path,
                                                        tmp_path: Path):
     from bench import rembg_runner
