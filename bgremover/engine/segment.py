@@ -143,9 +143,10 @@ class Segmenter:
 # WIDE_SIZE, where the network's receptive field takes in more of the subject at once; the two
 # maps are averaged. It fires when the box of what the first map calls subject covers at least
 # WIDE_MIN_SHARE of the photo. Development split (contrast 10), 0.6..0.7 all alike: SOD MAE
-# 0.0418 → 0.0405, S 0.9074 → 0.9095, max F unchanged; matting SAD 23.4 → 16.6, MSE 33.4 → 21.3
-# (both halves of both sets; most of it on textured subjects, tassels and a plant, whose first
-# map missed whole parts). Using 256 for every photo lost max F on small subjects.
+# 0.0418 → 0.0405, S 0.9074 → 0.9095, max F unchanged (the odd half gains, the even half is
+# unchanged); matting SAD 23.4 → 16.6, MSE 33.4 → 21.3 on both halves, most of it on textured
+# subjects (tassels, a plant) whose first map missed whole parts. Using 256 for every photo
+# lost max F on small subjects.
 WIDE_SIZE = 256
 WIDE_MIN_SHARE = 0.65
 #
@@ -165,26 +166,35 @@ ZOOM_MAX_FACTOR = 8
 FUSED_SIDE = 640
 
 
-def subject_share(prob: np.ndarray) -> float:
-    """The share of the map covered by the bounding box of what it calls subject (0 if none)."""
+def _subject_box(prob: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Rows top..bottom and columns left..right (ends exclusive) of what the map calls
+    subject, or None."""
     rows, cols = np.nonzero(prob >= 0.5)
     if rows.size == 0:
+        return None
+    return int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+
+
+def subject_share(prob: np.ndarray) -> float:
+    """The share of the map covered by the bounding box of what it calls subject (0 if none)."""
+    box = _subject_box(prob)
+    if box is None:
         return 0.0
-    box = (rows.max() + 1 - rows.min()) * (cols.max() + 1 - cols.min())
-    return float(box / prob.size)
+    top, bottom, left, right = box
+    return (bottom - top) * (right - left) / prob.size
 
 
 def subject_crop(prob: np.ndarray, shape: tuple[int, int]) -> tuple[slice, slice] | None:
     """The region of a photo of ``shape`` (H, W) worth a closer look: the box of what the map
     ``prob`` of the whole photo calls subject, with margins. None when there is no subject or
     the region would not be a closer look (see ZOOM_MAX_SHARE and ZOOM_MAX_FACTOR)."""
-    rows, cols = np.nonzero(prob >= 0.5)
-    if rows.size == 0:
+    box = _subject_box(prob)
+    if box is None:
         return None
     h, w = shape
     scale_y, scale_x = h / prob.shape[0], w / prob.shape[1]
-    y0, y1 = rows.min() * scale_y, (rows.max() + 1) * scale_y
-    x0, x1 = cols.min() * scale_x, (cols.max() + 1) * scale_x
+    y0, y1 = box[0] * scale_y, box[1] * scale_y
+    x0, x1 = box[2] * scale_x, box[3] * scale_x
     pad_y, pad_x = ZOOM_MARGIN * (y1 - y0), ZOOM_MARGIN * (x1 - x0)
     top, bottom = max(0, int(y0 - pad_y)), min(h, math.ceil(y1 + pad_y))
     left, right = max(0, int(x0 - pad_x)), min(w, math.ceil(x1 + pad_x))
