@@ -28,9 +28,10 @@ MattingMode = Literal["auto", "on", "off"]
 
 # Steepness of the contrast curve applied to the upsampled map (see refine.sharpen), centred on
 # each map's own subject/background split. Steeper trades MAE (lower) against MSE on soft
-# matting ground truth (higher). Development split, with both second looks and the half-matted
-# band: 8 → 10 lowered SOD MAE 0.0416 → 0.0405 on both halves, matting MSE 20.6 → 21.3 and
-# band gradient error 0.172 → 0.176. Matting then blends its own alpha into the band.
+# matting ground truth (higher). Development split, mixed bfloat16, with both second looks and
+# the half-matted band: 8 → 10 lowered SOD MAE 0.0413 → 0.0403 on both halves and matting SAD
+# 18.1 → 17.6, for matting MSE 23.6 → 24.3 and band gradient error 0.173 → 0.177 (12 went
+# further the same way). Matting then blends its own alpha into the band.
 EDGE_CONTRAST = 10.0
 
 

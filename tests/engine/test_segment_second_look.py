@@ -9,13 +9,12 @@ import pytest
 
 from bgremover.engine.segment import (
     FUSED_SIDE,
-    WIDE_MIN_SHARE,
+    WIDE_MIN_AREA,
     WIDE_SIZE,
     ZOOM_MARGIN,
     Segmenter,
     predict_with_second_look,
     subject_crop,
-    subject_share,
 )
 from bgremover.engine.weights import load_model
 
@@ -40,15 +39,6 @@ def test_no_second_look_without_a_subject_for_a_large_one_or_for_a_speck():
     assert subject_crop(np.zeros((320, 320), np.float32), (480, 640)) is None
     assert subject_crop(_map_with_box(slice(20, 300), slice(20, 300)), (480, 640)) is None
     assert subject_crop(_map_with_box(slice(150, 153), slice(150, 153)), (480, 640)) is None
-
-
-def test_subject_share_is_the_boxs_share_of_the_map():
-    assert subject_share(np.zeros((320, 320), np.float32)) == 0.0
-    assert subject_share(_map_with_box(slice(0, 160), slice(0, 320))) == 0.5
-    # Two blobs in opposite corners: their common box covers the whole map.
-    prob = _map_with_box(slice(0, 10), slice(0, 10))
-    prob[310:, 310:] = 0.9
-    assert subject_share(prob) == 1.0
 
 
 def _disc_photo(shape: tuple[int, int], radius: int) -> np.ndarray:
@@ -77,7 +67,7 @@ def test_a_small_subject_gets_a_closer_look_fused_in(segmenter):
 def test_a_large_subject_gets_a_wider_look_averaged_in(segmenter):
     photo = _disc_photo((300, 300), 140)
     first = segmenter.predict([photo])[0]
-    assert subject_share(first) >= WIDE_MIN_SHARE
+    assert first.mean() >= WIDE_MIN_AREA
     wide = segmenter.predict([photo], size=WIDE_SIZE)[0]
     assert wide.shape == (WIDE_SIZE, WIDE_SIZE)
     expected = (first + cv2.resize(wide, (320, 320), interpolation=cv2.INTER_LINEAR)) / 2
@@ -88,5 +78,5 @@ def test_a_middling_subject_keeps_the_first_map(segmenter):
     photo = _disc_photo((300, 400), 95)
     first = segmenter.predict([photo])[0]
     assert subject_crop(first, photo.shape[:2]) is None
-    assert subject_share(first) < WIDE_MIN_SHARE
+    assert first.mean() < WIDE_MIN_AREA
     np.testing.assert_array_equal(predict_with_second_look(segmenter, photo), first)
