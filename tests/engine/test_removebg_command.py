@@ -1,7 +1,10 @@
 """``manage.py removebg`` end to end, with the real U²-NetP weights on real photos."""
 
 import io
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -317,6 +320,36 @@ def test_command_line_exit_status_is_0_when_all_files_are_done(
             "--matting", "off", "--model-path", str(u2netp_weights)]
     execute_from_command_line(argv)  # returns instead of raising SystemExit
     assert "1 image done, 0 failed in " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("with_bad_file", [False, True])
+def test_a_real_process_reports_everything_before_it_ends(
+    tmp_path, photos, u2netp_weights, with_bad_file
+):
+    """manage.py ends a removebg process without the interpreter's teardown: what it printed
+    to pipes, its exit status and its files must all still be there. (With matting, the
+    command also runs its matting helper process.)"""
+    inputs = [str(photos[0])]
+    if with_bad_file:
+        bad = tmp_path / "in" / "empty.png"
+        bad.write_bytes(b"")
+        inputs.insert(0, str(bad))
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    env.update(ALLOW_DEV_SECRET_KEY="1", DJANGO_SETTINGS_MODULE="bgremover.settings")
+    done = subprocess.run(
+        [sys.executable, "manage.py", "removebg", *inputs, "-o", str(tmp_path / "out"),
+         "--matting", "on" if with_bad_file else "off", "--model-path", str(u2netp_weights)],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
+        timeout=300, check=False,
+    )
+    assert done.returncode == (1 if with_bad_file else 0), done.stderr
+    assert f"{photos[0].name} -> " in done.stdout
+    assert f"1 image done, {int(with_bad_file)} failed in " in done.stdout
+    if with_bad_file:
+        assert "empty.png: The file is empty" in done.stderr
+        assert "1 of 2 inputs failed" in done.stderr
+    with Image.open(tmp_path / "out" / f"{photos[0].stem}.png") as written:
+        assert written.mode == "RGBA" and written.size == Image.open(photos[0]).size
 
 
 def test_no_tta_runs_one_pass_and_still_finds_the_subject(tmp_path, photos, u2netp_weights):
