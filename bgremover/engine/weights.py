@@ -634,8 +634,12 @@ def load_model(
             state, spec = _checked_state(weights_path, spec)
         except _BadFile as exc:
             raise WeightsError(f"{weights_path} {exc}. {_fix_hint(spec, explicit)}") from exc
-        module = ARCHITECTURES[spec.architecture]()
-        module.load_state_dict(state, strict=True)
+        # Built on the meta device, then given the file's tensors: random initialisation of
+        # weights that are overwritten at once costs a tenth of a second in every new process.
+        with torch.device("meta"):
+            module = ARCHITECTURES[spec.architecture]()
+        module.load_state_dict(state, strict=True, assign=True)
+        module.float()  # the file's own dtype came with assign; the engine computes in float32
         try:
             module.eval().to(torch_device)
         except (RuntimeError, AssertionError) as exc:  # e.g. a backend torch was built without

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from bgremover.engine.errors import OptionsError
+from bgremover.engine.model import U2NETP
 from bgremover.engine.preprocess import to_network_input
 from bgremover.engine.segment import (
     FLOAT32_BLOCKS,
@@ -19,6 +20,7 @@ from bgremover.engine.segment import (
     Segmenter,
     compute_dtype,
     cpu_has_native_bf16,
+    fold_batchnorm,
 )
 from bgremover.engine.weights import load_model
 
@@ -50,6 +52,26 @@ def test_float32_pass_matches_the_plain_network(u2netp_weights, monkeypatch, pho
     assert segmenter.dtype == torch.float32
     maps = np.stack(segmenter.predict(photos, flip=False))
     assert np.abs(maps - plain_maps).max() < 1e-3
+
+
+def test_folding_keeps_what_real_batchnorms_compute():
+    """The shared weights carry identity BatchNorms; the authors' files do not. Folding must
+    keep the function of trained statistics too, and leave the loaded module as it was."""
+    generator = torch.Generator().manual_seed(7)
+    module = U2NETP().eval()
+    for bn in (m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        channels = bn.num_features
+        bn.running_mean.copy_(torch.randn(channels, generator=generator))
+        bn.running_var.copy_(torch.rand(channels, generator=generator) + 0.5)
+        bn.weight.data.copy_(torch.randn(channels, generator=generator))
+        bn.bias.data.copy_(torch.randn(channels, generator=generator))
+    folded = fold_batchnorm(module)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in module.modules())
+    batch = torch.rand(1, 3, 64, 64, generator=generator)
+    with torch.inference_mode():
+        expected, got = module(batch), folded(batch)
+    assert torch.allclose(got, expected, atol=1e-4)
 
 
 def test_mixed_bfloat16_pass_keeps_the_masks(u2netp_weights, monkeypatch, photos, plain_maps):
