@@ -10,7 +10,12 @@ tint; full-resolution detail is added back on top of the working-size estimate.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 import cv2
 import numpy as np
@@ -70,42 +75,57 @@ def worth_matting(prob: np.ndarray) -> bool:
     return bool(solid.any() and not solid.all())
 
 
-def estimate_matte(rgb: np.ndarray, prob: np.ndarray, *,
-                   side: int = MATTING_SIDE) -> Matte:
+def solve_working_size(small_rgb: np.ndarray, trimap: np.ndarray,
+                       small_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """pymatting's part of the matte, at working size: (alpha H×W, foreground H×W×3 in 0..1),
+    both float32, for the photo ``small_rgb`` (uint8), its ``trimap`` and the network's map
+    ``small_prob``. Closed-form alpha fills the band (the map stays where the solver does not
+    converge); the multilevel method estimates the foreground."""
+    # Imported here: pymatting loads its numba kernels on import (about a second), which a
+    # run without matting should not pay.
+    from pymatting import estimate_alpha_cf, estimate_foreground_ml
+
+    unknown = trimap == 128
+    image = small_rgb.astype(np.float64) / 255.0
+    alpha = (trimap == 255).astype(np.float64)
+    # The solver needs both known regions: a subject thinner than the band leaves none inside.
+    if unknown.any() and (trimap == 255).any() and (trimap == 0).any():
+        # Solve inside the band's bounding box only (plus the 1-pixel Laplacian window).
+        ys, xs = np.nonzero(unknown)
+        top, bottom = max(0, ys.min() - 2), min(trimap.shape[0], ys.max() + 3)
+        left, right = max(0, xs.min() - 2), min(trimap.shape[1], xs.max() + 3)
+        crop_trimap = trimap[top:bottom, left:right].astype(np.float64) / 255.0
+        try:
+            alpha[top:bottom, left:right] = estimate_alpha_cf(
+                image[top:bottom, left:right], crop_trimap,
+                laplacian_kwargs={"epsilon": 1e-6}, cg_kwargs={"maxiter": SOLVER_MAX_ITERATIONS})
+        except ValueError:
+            # The solver did not converge: the band keeps the network's map rather than the
+            # whole cut-out failing.
+            alpha[unknown] = small_prob[unknown]
+    foreground = estimate_foreground_ml(image, alpha, n_big_iterations=1)
+    return alpha.astype(np.float32), foreground.astype(np.float32)
+
+
+Solver = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def estimate_matte(rgb: np.ndarray, prob: np.ndarray, *, side: int = MATTING_SIDE,
+                   solver: Solver = solve_working_size) -> Matte:
     """Alpha and decontaminated foreground for the full-resolution photo ``rgb`` (H×W×3
     uint8) given the refined full-resolution probability map ``prob`` (H×W float32).
+    ``solver`` does the working-size part (solve_working_size, or a MattingProcess).
 
     Outside the band the map's own values are kept: forcing them to 0/1 there turned the
     network's unsure regions into hard mistakes (development matting split: MSE 43.2 with
     hard values, 36.3 with the map kept; SAD in the unknown band 15.4 → 14.3)."""
-    # Imported here: pymatting compiles its numba kernels on import (about a second), which a
-    # run without matting should not pay.
-    from pymatting import estimate_alpha_cf, estimate_foreground_ml
-
     h, w = prob.shape
     size = working_size((h, w), side)
     small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     small_prob = cv2.resize(prob, size, interpolation=cv2.INTER_AREA)
     trimap = make_trimap(small_prob, band_radius(small_prob.shape))
     unknown = trimap == 128
-    image = small_rgb.astype(np.float64) / 255.0
-    small_alpha = (trimap == 255).astype(np.float64)
-    # The solver needs both known regions: a subject thinner than the band leaves none inside.
-    if unknown.any() and (trimap == 255).any() and (trimap == 0).any():
-        # Solve inside the band's bounding box only (plus the 1-pixel Laplacian window).
-        ys, xs = np.nonzero(unknown)
-        top, bottom = max(0, ys.min() - 2), min(size[1], ys.max() + 3)
-        left, right = max(0, xs.min() - 2), min(size[0], xs.max() + 3)
-        crop_trimap = trimap[top:bottom, left:right].astype(np.float64) / 255.0
-        try:
-            small_alpha[top:bottom, left:right] = estimate_alpha_cf(
-                image[top:bottom, left:right], crop_trimap,
-                laplacian_kwargs={"epsilon": 1e-6}, cg_kwargs={"maxiter": SOLVER_MAX_ITERATIONS})
-        except ValueError:
-            # The solver did not converge: the band keeps the network's map rather than the
-            # whole cut-out failing.
-            small_alpha[unknown] = small_prob[unknown]
-    small_fg = estimate_foreground_ml(image, small_alpha, n_big_iterations=1)
+    small_alpha, small_fg = solver(small_rgb, trimap, small_prob)
 
     if (w, h) == size:
         foreground = rgb.copy()
@@ -122,12 +142,12 @@ def _to_full_resolution(rgb: np.ndarray, prob: np.ndarray, small_rgb: np.ndarray
     shape = prob.shape
     h, w = shape
     guide = small_rgb.astype(np.float32) / 255.0
-    a, b = guided_coefficients(guide, small_alpha.astype(np.float32), radius=2, eps=1e-5)
+    a, b = guided_coefficients(guide, small_alpha, radius=2, eps=1e-5)
     band = cv2.resize(trimap, (w, h), interpolation=cv2.INTER_NEAREST)
     alpha = prob.astype(np.float32, copy=True)
     foreground = rgb.copy()
     small_rgb_f = small_rgb.astype(np.float32)
-    small_fg_f = (small_fg * 255.0).astype(np.float32)
+    small_fg_f = small_fg * 255.0
     for tile in edge_tiles(trimap == 128, shape):
         in_band = band[tile] == 128
         if not in_band.any():
@@ -142,3 +162,64 @@ def _to_full_resolution(rgb: np.ndarray, prob: np.ndarray, small_rgb: np.ndarray
         estimate -= sample_tile(small_rgb_f, shape, tile)
         foreground[tile][in_band] = np.clip(estimate[in_band] + 0.5, 0, 255).astype(np.uint8)
     return Matte(alpha=alpha, foreground=foreground)
+
+
+class MattingProcess:
+    """solve_working_size in a helper process, started before it is needed.
+
+    Importing pymatting loads about thirty compiled numba kernels: a second of one core, which
+    a command-line run would otherwise spend after the network. Started first thing, the
+    helper does it on the other core while this process imports torch and runs the network.
+    Called like solve_working_size; should the helper die, the solve runs in this process."""
+
+    def __init__(self) -> None:
+        # A fresh interpreter: a fork would copy torch's threads and locks half-held.
+        context = multiprocessing.get_context("spawn")
+        self._connection: Connection | None
+        self._connection, child_end = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child_end,), daemon=True,
+                                        name="bgremover-matting")
+        self.process.start()
+        child_end.close()  # the helper's end lives in the helper only: it sees EOF when we go
+        self._lock = threading.Lock()
+
+    def __call__(self, small_rgb: np.ndarray, trimap: np.ndarray,
+                 small_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            if self._connection is not None:
+                try:
+                    self._connection.send((small_rgb, trimap, small_prob))
+                    solved, reply = self._connection.recv()
+                except (OSError, EOFError):
+                    self.close()
+                else:
+                    if solved:
+                        return reply
+                    raise reply
+        return solve_working_size(small_rgb, trimap, small_prob)
+
+    def close(self) -> None:
+        """Let the helper go (it exits when its end of the pipe closes)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _serve(connection: Connection) -> None:
+    """The helper's loop: solve each request until the parent closes the pipe."""
+    import pymatting  # noqa: F401  (the reason for the helper: its kernels load now)
+
+    while True:
+        try:
+            request = connection.recv()
+        except EOFError:
+            # The parent is done or gone; nothing to tear down that the OS won't.
+            os._exit(0)
+        try:
+            reply = (True, solve_working_size(*request))
+        except Exception as exc:
+            reply = (False, exc)
+        try:
+            connection.send(reply)
+        except Exception as exc:  # an exception that does not pickle
+            connection.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))

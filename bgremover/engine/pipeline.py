@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO, Literal
 
+import cv2
 import numpy as np
 
 from bgremover.engine.compose import Background, compose, crop, subject_box
 from bgremover.engine.encode import encode_image, encode_mask
 from bgremover.engine.errors import OptionsError
-from bgremover.engine.matting import estimate_matte, worth_matting
+from bgremover.engine.matting import Solver, estimate_matte, solve_working_size, worth_matting
 from bgremover.engine.preprocess import decode_image
 from bgremover.engine.refine import clean_mask, otsu_midpoint, sharpen, upsample_guided
 
@@ -91,8 +92,10 @@ def _quiet(stage: str, fraction: float) -> None:
 
 def remove_background(source: bytes | str | os.PathLike[str] | BinaryIO,
                       options: RemovalOptions = RemovalOptions(),
-                      progress: Progress | None = None) -> Cutout:
-    """Cut the subject out of the photo ``source`` (bytes, path or binary file)."""
+                      progress: Progress | None = None, *,
+                      matting_solver: Solver = solve_working_size) -> Cutout:
+    """Cut the subject out of the photo ``source`` (bytes, path or binary file).
+    ``matting_solver``: where matting's working-size solve runs (see matting.MattingProcess)."""
     # Imported here, not at the top: torch takes seconds to import, and the pages and
     # commands that only re-compose stored results (``render``) never need it.
     from bgremover.engine.segment import predict_with_second_look, segmenter_for
@@ -116,12 +119,13 @@ def remove_background(source: bytes | str | os.PathLike[str] | BinaryIO,
     matted = options.matting == "on" or (options.matting == "auto" and worth_matting(prob))
     if matted:
         report("matting", 0.6)
-        matte = estimate_matte(decoded.rgb, prob)
+        matte = estimate_matte(decoded.rgb, prob, solver=matting_solver)
         prob, foreground = matte.alpha, matte.foreground
 
     if decoded.alpha is not None:  # what the source already made transparent stays so
         prob = prob * (decoded.alpha.astype(np.float32) / 255.0)
-    alpha = np.clip(prob * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    # 0..1 → 0..255, rounded and saturated (cv2: one threaded pass instead of numpy's three).
+    alpha = cv2.convertScaleAbs(prob, alpha=255.0)
     report("matting" if matted else "refining", 1.0)
     return Cutout(foreground=foreground, alpha=alpha, original=decoded.rgb,
                   icc_profile=decoded.icc_profile, notes=list(decoded.notes))

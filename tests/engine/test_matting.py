@@ -45,3 +45,61 @@ def test_a_solve_that_does_not_converge_keeps_the_map(monkeypatch: pytest.Monkey
     matte = matting.estimate_matte(photo, prob)
     np.testing.assert_allclose(matte.alpha, prob, atol=1e-6)
     assert matte.foreground.shape == photo.shape
+
+
+@pytest.fixture
+def helper():
+    process = matting.MattingProcess()
+    yield process
+    process.close()
+    process.process.join(timeout=30)
+
+
+def _working_size_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    photo, prob = _soft_disc(128)
+    noise = np.random.default_rng(3).integers(-25, 25, photo.shape)
+    photo = np.clip(photo.astype(int) + noise, 0, 255).astype(np.uint8)
+    return photo, matting.make_trimap(prob, 4), prob
+
+
+def test_the_helper_process_solves_as_this_process_does(helper):
+    photo, trimap, prob = _working_size_inputs()
+    alpha, foreground = helper(photo, trimap, prob)
+    expected_alpha, expected_foreground = matting.solve_working_size(photo, trimap, prob)
+    np.testing.assert_array_equal(alpha, expected_alpha)
+    np.testing.assert_array_equal(foreground, expected_foreground)
+    band = trimap == 128
+    assert 0.05 < alpha[band].mean() < 0.95  # a real solve, not the trimap back
+    # A whole matte through the helper is the matte of this process.
+    direct = matting.estimate_matte(*_soft_disc())
+    via_helper = matting.estimate_matte(*_soft_disc(), solver=helper)
+    np.testing.assert_array_equal(via_helper.alpha, direct.alpha)
+    np.testing.assert_array_equal(via_helper.foreground, direct.foreground)
+
+
+def test_the_helpers_errors_are_raised_here(helper):
+    photo, trimap, prob = _working_size_inputs()
+    two_channels = photo[..., :2]
+    with pytest.raises(Exception) as here:  # noqa: B017 (whatever pymatting raises)
+        matting.solve_working_size(two_channels, trimap, prob)
+    with pytest.raises(here.type):
+        helper(two_channels, trimap, prob)
+    # and it goes on serving
+    assert helper(photo, trimap, prob)[0].shape == trimap.shape
+
+
+def test_without_its_helper_the_solve_runs_here(helper):
+    helper.process.kill()
+    helper.process.join(timeout=30)
+    photo, trimap, prob = _working_size_inputs()
+    alpha, _ = helper(photo, trimap, prob)
+    np.testing.assert_array_equal(alpha, matting.solve_working_size(photo, trimap, prob)[0])
+
+
+def test_the_helper_ends_when_let_go():
+    process = matting.MattingProcess()
+    photo, trimap, prob = _working_size_inputs()
+    process(photo, trimap, prob)
+    process.close()
+    process.process.join(timeout=30)
+    assert process.process.exitcode == 0

@@ -28,9 +28,9 @@ from django.core.management.base import (
 from bgremover.engine.compose import Background, parse_background
 from bgremover.engine.encode import FORMATS
 from bgremover.engine.errors import EngineError, WeightsError
+from bgremover.engine.matting import MattingProcess, Solver, solve_working_size
 from bgremover.engine.pipeline import RemovalOptions, RenderOptions, remove_background, render
-from bgremover.engine.weights import load_model
-from editor.management.commands.fetch_models import ProgressBar
+from editor.management.download_progress import ProgressBar
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
@@ -188,24 +188,36 @@ class Command(BaseCommand):
             flip=not options["no_tta"],
         )
         out_dir = _make_out_dir(options["out_dir"])
-        self._load_model(removal, options["verbosity"])
-        rendering = RenderOptions(
-            background=background, crop_margin=crop_margin, output=output, format=fmt
-        )
-        extension = ".png" if output == "mask" else FORMATS[fmt][1]
-        self._run_batch(
-            _expand_inputs(inputs),
-            out_dir,
-            extension,
-            removal,
-            rendering,
-            verbosity=options["verbosity"],
-        )
+        # Started before torch is imported (by _load_model), so that pymatting's start-up
+        # runs on the other core meanwhile (see MattingProcess).
+        helper = MattingProcess() if removal.matting != "off" else None
+        try:
+            self._load_model(removal, options["verbosity"])
+            rendering = RenderOptions(
+                background=background, crop_margin=crop_margin, output=output, format=fmt
+            )
+            extension = ".png" if output == "mask" else FORMATS[fmt][1]
+            self._run_batch(
+                _expand_inputs(inputs),
+                out_dir,
+                extension,
+                removal,
+                rendering,
+                verbosity=options["verbosity"],
+                matting_solver=helper or solve_working_size,
+            )
+        finally:
+            if helper:
+                helper.close()
 
     def _load_model(self, removal: RemovalOptions, verbosity: int) -> None:
         """Load the network (downloading its weights if need be, with a bar on a terminal)
         before any file: a weights problem stops the command at once instead of failing every
         file. The engine keeps the model, so remove_background finds it loaded."""
+        # Imported here, not at the top: it brings torch, which MattingProcess should not wait
+        # for (and --help should not either).
+        from bgremover.engine.weights import load_model
+
         show = verbosity > 0 and self.stderr.isatty()
         bar = ProgressBar(functools.partial(self.stderr.write, style_func=str)) if show else None
         try:
@@ -229,6 +241,7 @@ class Command(BaseCommand):
         removal: RemovalOptions,
         rendering: RenderOptions,
         verbosity: int,
+        matting_solver: Solver,
     ) -> None:
         started = time.monotonic()
         bar = ProgressLine(self.stderr, len(jobs)) if verbosity and self.stderr.isatty() else None
@@ -259,7 +272,8 @@ class Command(BaseCommand):
                 if bar:
                     bar.start(index, name)
                 try:
-                    cutout = remove_background(str(job.path), removal, removal_progress)
+                    cutout = remove_background(str(job.path), removal, removal_progress,
+                                               matting_solver=matting_solver)
                     _write_atomically(target, render(cutout, rendering, render_progress))
                 except WeightsError as exc:
                     # The model is the same for every file (and loaded above): if it still
