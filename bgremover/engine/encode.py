@@ -7,8 +7,8 @@ PNG   Pillow compress_level 0: 0.9 s, 48.7 MB; 1: 1.5-1.9 s, 22.6 MB; 3: 2.9 s, 
       6 (its default): 8.3 s, 20.4 MB.
       OpenCV level 1: 1.45 s, 22.6 MB; level 1 with the Up filter only: 0.9 s, 22.0 MB;
       level 2 + Up: 1.1 s, 21.7 MB; level 6: 8.6 s, 20.6 MB.
-      -> OpenCV, level 1, Up filter: the fastest, and smaller than Pillow at level 1. OpenCV
-      cannot embed an ICC profile, so the iCCP chunk is spliced in here (it is one chunk).
+      -> Level 1 with the Up filter: the fastest, and smaller than Pillow at level 1. Written
+      here (see _png) so that the deflating runs on every core.
       (With colour zeroed under alpha = 0 the same cut-out takes 0.4 s and 10.2 MB.)
 WebP  lossless, method 0: 0.8-1.0 s, 7.1 MB; method 1: 2.8 s, 5.6 MB; method 0 with exact
       (keeps the colour under fully transparent pixels, where nothing shows): 1.8-2.3 s, 14.3 MB.
@@ -22,14 +22,16 @@ JPEG  quality 92: under 0.1 s.
 from __future__ import annotations
 
 import io
+import os
 import struct
+import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
-import cv2
 import numpy as np
 from PIL import Image
 
-from bgremover.engine.errors import EngineError, OptionsError
+from bgremover.engine.errors import OptionsError
 
 FORMATS: dict[str, tuple[str, str]] = {
     "png": ("image/png", ".png"),
@@ -38,7 +40,6 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 _ALIASES = {"jpg": "jpeg"}
 _MAX_SIDE = {"webp": 16_383, "jpeg": 65_535}  # what the formats themselves can store
-_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
 _JPEG_QUALITY = 92
 
 
@@ -97,23 +98,55 @@ def _check_shape(pixels: np.ndarray, channels: tuple[int, ...] | None) -> None:
         raise ValueError(f"expected a non-empty {wanted} uint8 array, got {got}")
 
 
+# PNG: rows filtered with "Up" (each row minus the one above, as OpenCV did at these settings),
+# deflated at level 1 in horizontal strips on all cores. Each strip but the last ends with a
+# sync flush, so the strips join into one valid zlib stream (as pigz does); a strip starts
+# with an empty window, which costs under 1 % in size. 12 MP cut-out on 2 cores: OpenCV
+# 0.32 s, this 0.17 s, same size within 1 %.
+_PNG_COLOUR_TYPES = {1: 0, 3: 2, 4: 6}  # channels → greyscale, RGB, RGBA
+_PNG_STRIP_BYTES = 4 << 20
+_deflate_pool: ThreadPoolExecutor | None = None
+_deflate_pool_lock = threading.Lock()
+
+
 def _png(pixels: np.ndarray, icc_profile: bytes | None) -> bytes:
-    if pixels.ndim == 3:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4
-                              else cv2.COLOR_RGB2BGR)
-    ok, buffer = cv2.imencode(".png", pixels, _PNG_PARAMS)
-    if not ok:
-        raise EngineError("The PNG encoder failed")
-    png = buffer.tobytes()
-    return _with_icc_profile(png, icc_profile) if icc_profile else png
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    rows = pixels.reshape(height, width * channels)
+    filtered = np.empty((height, width * channels + 1), dtype=np.uint8)
+    filtered[:, 0] = 2  # filter type Up
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # wraps modulo 256, as PNG wants
+    strip_rows = max(1, _PNG_STRIP_BYTES // filtered.shape[1])
+    strips = [filtered[top:top + strip_rows] for top in range(0, height, strip_rows)]
+    pool = _pool()
+    checksum = pool.submit(zlib.adler32, filtered)
+    parts = pool.map(_deflate_strip, strips, [False] * (len(strips) - 1) + [True])
+    stream = b"".join([b"\x78\x01", *parts, struct.pack(">I", checksum.result())])
+    header = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOUR_TYPES[channels], 0, 0, 0)
+    chunks = [_png_chunk(b"IHDR", header)]
+    if icc_profile:  # name, NUL, compression method 0 (zlib); before the pixels, as PNG wants
+        chunks.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
+    chunks += [_png_chunk(b"IDAT", stream), _png_chunk(b"IEND", b"")]
+    return b"".join([b"\x89PNG\r\n\x1a\n", *chunks])
 
 
-def _with_icc_profile(png: bytes, icc_profile: bytes) -> bytes:
-    """Insert an iCCP chunk right after IHDR (it must precede PLTE and IDAT)."""
-    ihdr_end = 8 + 4 + 4 + 13 + 4  # signature, then IHDR's length, type, 13-byte body, CRC
-    if png[12:16] != b"IHDR":
-        raise EngineError("The PNG encoder produced an unexpected header")
-    body = b"ICC profile\x00\x00" + zlib.compress(icc_profile)  # name, NUL, method 0 = zlib
-    chunk = (struct.pack(">I", len(body)) + b"iCCP" + body
-             + struct.pack(">I", zlib.crc32(b"iCCP" + body)))
-    return png[:ihdr_end] + chunk + png[ihdr_end:]
+def _pool() -> ThreadPoolExecutor:
+    global _deflate_pool
+    with _deflate_pool_lock:
+        if _deflate_pool is None:
+            _deflate_pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1),
+                                               thread_name_prefix="png-deflate")
+        return _deflate_pool
+
+
+def _deflate_strip(strip: np.ndarray, last: bool) -> bytes:
+    """Raw deflate (zlib releases the GIL while it works) of one strip of filtered rows."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
+    return compressor.compress(strip) + compressor.flush(zlib.Z_FINISH if last
+                                                         else zlib.Z_SYNC_FLUSH)
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return (struct.pack(">I", len(body)) + kind + body
+            + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind))))

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageCms
 
+from bgremover.engine import encode
 from bgremover.engine.encode import FORMATS, encode_image, encode_mask
 from bgremover.engine.errors import OptionsError
 from bgremover.engine.preprocess import decode_image
@@ -116,6 +117,20 @@ def psnr(decoded: np.ndarray, original: np.ndarray) -> float:
 def test_png_extreme_shapes(shape):
     pixels = np.random.default_rng(3).integers(0, 256, shape, dtype=np.uint8)
     np.testing.assert_array_equal(np.asarray(opened(encode_image(pixels, "png"))), pixels)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_png_deflated_in_many_strips_is_one_valid_stream(monkeypatch, channels):
+    """Strips joined by sync flushes, with the rows' Up filter crossing strip borders."""
+    monkeypatch.setattr(encode, "_PNG_STRIP_BYTES", 1000)
+    shape = (301, 97) if channels == 1 else (301, 97, channels)
+    pixels = np.random.default_rng(5).integers(0, 256, shape, dtype=np.uint8)
+    pixels[100:200] = pixels[99:100]  # long runs compress, so strips differ in length
+    data = encode_mask(pixels) if channels == 1 else encode_image(pixels, "png")
+    assert png_chunk_types(data) == [b"IHDR", b"IDAT", b"IEND"]
+    np.testing.assert_array_equal(np.asarray(opened(data)), pixels)
+    idat = data[data.index(b"IDAT") + 4:data.index(b"IEND") - 8]
+    assert zlib.decompress(idat)[:1] == b"\x02"  # every row filtered with Up
 
 
 # --- WebP -------------------------------------------------------------------------------------
