@@ -103,3 +103,36 @@ def test_the_helper_ends_when_let_go():
     process.close()
     process.process.join(timeout=30)
     assert process.process.exitcode == 0
+
+
+def _disc_with_hole(hole_prob: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The red disc on blue with a blue hole in it that the map filled in at ``hole_prob``."""
+    photo, prob = _soft_disc(128)
+    yy, xx = np.mgrid[:128, :128]
+    hole = np.hypot(yy - 64, xx - 64) < 8
+    photo[hole] = (20, 60, 180)
+    prob[hole] = hole_prob
+    return photo, prob, hole
+
+
+def test_background_coloured_holes_the_map_is_unsure_of_become_background():
+    photo, prob, hole = _disc_with_hole(0.95)
+    trimap = matting.make_trimap(prob, 4)
+    marked = matting.mark_colour_holes(trimap, photo, prob)
+    assert (marked[hole] == 0).all()
+    ring = (marked == 128) & (trimap == 255)
+    assert ring.any() and ring.sum() < 3 * hole.sum()
+    unchanged = ~hole & ~ring
+    np.testing.assert_array_equal(marked[unchanged], trimap[unchanged])
+    # The matte opens there: half the solved matte (background) and half the map. So it does
+    # when the solve runs at a smaller working size and is carried back to full resolution.
+    for side in (matting.MATTING_SIDE, 96):
+        alpha = matting.estimate_matte(photo, prob, side=side).alpha
+        assert alpha[hole].mean() < 0.6
+        assert alpha[64, 40] > 0.95  # the red around it stays
+
+
+def test_holes_the_map_is_sure_of_are_kept():
+    photo, prob, _ = _disc_with_hole(1.0)
+    trimap = matting.make_trimap(prob, 4)
+    np.testing.assert_array_equal(matting.mark_colour_holes(trimap, photo, prob), trimap)
