@@ -73,12 +73,15 @@ def targets(results: dict) -> list[Target]:
                         in_process[0] if in_process else None, "<=", 3.0, "s"))
     # The whole-process targets are for a 12 MP photo with matting on: faster than
     # rembg *without* matting, and at most 0.15× rembg with its alpha matting.
+    # The first from the runs that alternated exactly those two; else across the two phases.
     off, on = _cli_row(results, 12, "off"), _cli_row(results, 12, "on")
+    pairs = [row for row in _get(results, "speed", "matting_vs_plain") or []
+             if row["size_mp"] == 12 and "ratio" in row]
     ours_on = _get(on, "ours", "median_s") if on else None
     rembg_plain = _get(off, "rembg", "median_s") if off else None
+    across_phases = ours_on / rembg_plain if ours_on and rembg_plain else None
     found.append(Target("CLI 12 MP: ours with matting / rembg plain",
-                        ours_on / rembg_plain if ours_on and rembg_plain else None, "<", 1.0,
-                        "×"))
+                        pairs[0]["ratio"] if pairs else across_phases, "<", 1.0, "×"))
     found.append(Target("CLI 12 MP: ours with matting / rembg -a",
                         on.get("ratio") if on else None, "<=", 0.15, "×"))
     found.append(Target("forward 320×320 (PyTorch)",
@@ -125,6 +128,13 @@ def format_speed(speed: dict) -> str:
                 for row in speed["cli"]]
         parts.append("Whole process (removebg CLI vs rembg i), median s, peak RSS GB\n" + _table(
             ["MP", "size", "matting", "ours s", "ours GB", "rembg s", "rembg GB", "ratio"], rows))
+    if speed.get("matting_vs_plain"):
+        rows = [[f"{row['size_mp']:g}", _seconds(row["ours"]), _seconds(row["rembg"]),
+                 f"{row['ratio']:.3f}", " ".join(f"{s:.2f}" for s in row["ours"]["runs_s"]),
+                 " ".join(f"{s:.2f}" for s in row["rembg"]["runs_s"])]
+                for row in speed["matting_vs_plain"] if "ratio" in row]
+        parts.append("Ours with matting beside rembg plain, alternating, median s\n" + _table(
+            ["MP", "ours s", "rembg s", "ratio", "ours runs", "rembg runs"], rows))
     if speed.get("in_process"):
         rows = [[f"{row['size_mp']:g}", row["matting"], f"{row['median_s']:.2f}",
                  " ".join(f"{s:.2f}" for s in row["runs_s"])] for row in speed["in_process"]]

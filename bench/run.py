@@ -25,6 +25,7 @@ from bench.data import REPO_ROOT, EvalSplit, load_scorer, make_subset, shared_ro
 
 DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "latest.json"
 REMBG_HOME = REPO_ROOT / "bench" / "results" / "rembg_home"
+TARGET_MP = 12  # the size of the whole-process targets
 DEFAULT_PHOTO = "dis5k_1-Accessories-1-Bag-2339506821_83cf9f1d22_o"  # 5 MP, the largest photo
 QUICK_SOD, QUICK_MATTING = 8, 3
 
@@ -131,7 +132,7 @@ def run_speed(args: argparse.Namespace, shared: Path, workdir: Path,
             alpha_matting=not args.no_rembg_matting_speed), env=rembg_runner.rembg_env(REMBG_HOME))
     # The in-process runs share one warm process: load the model and compile numba once.
     ours.end_to_end(weights, "on", smallest, out_dir / "in_process.png")()
-    cli_rows, in_process_rows = [], []
+    cli_rows, in_process_rows, matting_vs_plain = [], [], []
     for size, photo in photos.items():
         width, height = dimensions[size]
         for matting in ("off", "on"):
@@ -148,11 +149,23 @@ def run_speed(args: argparse.Namespace, shared: Path, workdir: Path,
                 ours_env=ours_env, theirs_env=rembg_runner.rembg_env(REMBG_HOME))
             cli_rows.append({"size_mp": size, "dimensions": f"{width}×{height}",
                              "matting": matting, **row})
+            if with_matting and size == TARGET_MP and onnx is not None:
+                # The target pairs our run with matting and rembg's without: measured
+                # side by side too, alternating, not taken from two phases of the run.
+                log(f"speed: {size:g} MP, ours with matting beside rembg plain, processes")
+                pair = speed.compare_processes(
+                    ours.cli_command(sys.executable, photo, out_dir, weights, "on"),
+                    rembg_runner.cli_command(args.rembg_cli, photo, out_dir / "rembg.png", onnx,
+                                             alpha_matting=False),
+                    args.repeats, args.repeats,
+                    ours_env=ours_env, theirs_env=rembg_runner.rembg_env(REMBG_HOME))
+                matting_vs_plain.append({"size_mp": size, **pair})
             log(f"speed: {size:g} MP, matting {matting}, in-process")
             run = ours.end_to_end(weights, matting, photo, out_dir / "in_process.png")
             in_process_rows.append({"size_mp": size, "matting": matting,
                                     **speed.time_calls(run, args.repeats, warmup=0)})
-    return {"photo": args.photo, "cli": cli_rows, "in_process": in_process_rows}
+    return {"photo": args.photo, "cli": cli_rows, "matting_vs_plain": matting_vs_plain,
+            "in_process": in_process_rows}
 
 
 def run_forward(args: argparse.Namespace, shared: Path,
