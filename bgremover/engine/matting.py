@@ -5,7 +5,10 @@ resolution, so a 24-megapixel photo costs about what a 1-megapixel one does: clo
 matting (Levin et al. 2008, via pymatting) fills the band; the matte is carried back to full
 resolution with guided upsampling, which keeps strands the photo shows. Foreground colours
 are then estimated (pymatting's multilevel method) so hair and fur lose the old background's
-tint; full-resolution detail is added back on top of the working-size estimate.
+tint; full-resolution detail is added back on top of the working-size estimate. Holes the
+network filled in (background showing through lace or twigs) are found by colour and opened.
+The working-size solve can run in a helper process (MattingProcess), which a command-line run
+starts early so that pymatting's slow import overlaps its other start-up work.
 """
 
 from __future__ import annotations
