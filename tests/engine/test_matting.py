@@ -18,6 +18,28 @@ def _soft_disc(size: int = 96) -> tuple[np.ndarray, np.ndarray]:
     return photo.astype(np.uint8), prob
 
 
+def test_the_solved_matte_weighs_most_where_colours_tell_subject_from_background():
+    clear = matting.SEPARATION_CLEAR
+    share = matting.matte_share(np.array([0.0, clear / 2, clear, 1.7], np.float32))
+    low, high = matting.MATTE_SHARE_LOW, matting.MATTE_SHARE_HIGH
+    np.testing.assert_allclose(share, [low, (low + high) / 2, high, high], rtol=1e-6)
+    assert 0 < low < high < 1  # the map always keeps a say, and so does the solve
+
+
+def test_the_solve_measures_how_far_apart_subject_and_background_colours_are():
+    photo, prob = _soft_disc(128)
+    # Left of the middle the background is the subject's own red: colour cannot separate them.
+    photo[:, :64][(prob[:, :64] < 0.5)] = (200, 40, 30)
+    trimap = matting.make_trimap(prob, 4)
+    separation = matting.solve_working_size(photo, trimap, prob).separation
+    band = trimap == 128
+    blue_side, red_side = band.copy(), band.copy()
+    blue_side[:, :80] = False
+    red_side[:, 48:] = False
+    assert np.median(separation[blue_side]) > matting.SEPARATION_CLEAR
+    assert np.median(separation[red_side]) < 0.1
+
+
 def test_trimap_marks_a_band_around_the_contour():
     _, prob = _soft_disc()
     trimap = matting.make_trimap(prob, 3)
@@ -64,10 +86,11 @@ def _working_size_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def test_the_helper_process_solves_as_this_process_does(helper):
     photo, trimap, prob = _working_size_inputs()
-    alpha, foreground = helper(photo, trimap, prob)
-    expected_alpha, expected_foreground = matting.solve_working_size(photo, trimap, prob)
-    np.testing.assert_array_equal(alpha, expected_alpha)
-    np.testing.assert_array_equal(foreground, expected_foreground)
+    solved = helper(photo, trimap, prob)
+    expected = matting.solve_working_size(photo, trimap, prob)
+    for field in matting.WorkingMatte._fields:
+        np.testing.assert_array_equal(getattr(solved, field), getattr(expected, field))
+    alpha = solved.alpha
     band = trimap == 128
     assert 0.05 < alpha[band].mean() < 0.95  # a real solve, not the trimap back
     # A whole matte through the helper is the matte of this process.
@@ -92,8 +115,8 @@ def test_without_its_helper_the_solve_runs_here(helper):
     helper.process.kill()
     helper.process.join(timeout=30)
     photo, trimap, prob = _working_size_inputs()
-    alpha, _ = helper(photo, trimap, prob)
-    np.testing.assert_array_equal(alpha, matting.solve_working_size(photo, trimap, prob)[0])
+    np.testing.assert_array_equal(helper(photo, trimap, prob).alpha,
+                                  matting.solve_working_size(photo, trimap, prob).alpha)
 
 
 def test_the_helper_ends_when_let_go():
@@ -118,13 +141,17 @@ def _disc_with_hole(hole_prob: float) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def test_background_coloured_holes_the_map_is_unsure_of_become_background():
     photo, prob, hole = _disc_with_hole(0.95)
     trimap = matting.make_trimap(prob, 4)
-    marked = matting.mark_colour_holes(trimap, photo, prob)
+    marked = matting.mark_colour_holes(trimap, photo, prob, 3)
     assert (marked[hole] == 0).all()
+    # An unknown ring 3 pixels wide around the hole, and nothing else changed.
+    yy, xx = np.mgrid[:128, :128]
+    from_centre = np.hypot(yy - 64, xx - 64)
     ring = (marked == 128) & (trimap == 255)
-    assert ring.any() and ring.sum() < 3 * hole.sum()
+    assert from_centre[ring].min() >= 7 and from_centre[ring].max() <= 8 + 3 + 0.5
+    assert ring[(from_centre >= 8) & (from_centre < 10)].all()
     unchanged = ~hole & ~ring
     np.testing.assert_array_equal(marked[unchanged], trimap[unchanged])
-    # The matte opens there: half the solved matte (background) and half the map. So it does
+    # The matte opens there: the solved matte (background) blended with the map. So it does
     # when the solve runs at a smaller working size and is carried back to full resolution.
     for side in (matting.MATTING_SIDE, 96):
         alpha = matting.estimate_matte(photo, prob, side=side).alpha
@@ -135,4 +162,4 @@ def test_background_coloured_holes_the_map_is_unsure_of_become_background():
 def test_holes_the_map_is_sure_of_are_kept():
     photo, prob, _ = _disc_with_hole(1.0)
     trimap = matting.make_trimap(prob, 4)
-    np.testing.assert_array_equal(matting.mark_colour_holes(trimap, photo, prob), trimap)
+    np.testing.assert_array_equal(matting.mark_colour_holes(trimap, photo, prob, 3), trimap)
