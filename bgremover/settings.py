@@ -197,6 +197,10 @@ JOB_TIME_LIMIT_S = envint("JOB_TIME_LIMIT_S", "600")
 # Django's cache: the default in-memory cache counts per server process.
 RATE_LIMIT_UPLOADS = os.getenv("RATE_LIMIT_UPLOADS", "60/10m")
 RATE_LIMIT_DOWNLOADS = os.getenv("RATE_LIMIT_DOWNLOADS", "120/10m")
+# The request header a trusted reverse proxy puts the client's address in (its last entry is
+# used), e.g. X-Forwarded-For; empty: the TCP peer's address. Only set it behind such a proxy:
+# otherwise clients choose their own address.
+CLIENT_ADDRESS_HEADER = os.getenv("CLIENT_ADDRESS_HEADER", "").strip()
 
 LOGGING = {
     "version": 1,
