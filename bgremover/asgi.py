@@ -9,11 +9,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bgremover.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
 
 from editor import request_limits  # noqa: E402
 from editor.routing import websocket_urlpatterns  # noqa: E402
+from editor.websocket_security import SameOriginWebsocketValidator  # noqa: E402
 from editor.worker import EmbeddedWorkers  # noqa: E402
 
 # Under Daphne, oversized request bodies are refused while they arrive, not after.
@@ -23,7 +23,8 @@ application = EmbeddedWorkers(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(
+            # Origin must be exactly this site (scheme, host and port), Host allowed.
+            "websocket": SameOriginWebsocketValidator(
                 SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
             ),
         }

@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "editor.security.content_security_policy_middleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "editor.security.no_store_middleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -137,10 +138,50 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # HTTPS=1 when the site is served over HTTPS (directly or behind a TLS proxy): cookies are
-# then only ever sent over HTTPS.
+# then only ever sent over HTTPS, and named with the __Host- prefix, which browsers accept
+# only when Secure, with Path=/ and no Domain (Django's defaults), so that no other host or
+# plain-HTTP page can plant them. Nothing in the pages reads them by name (the CSRF token
+# comes from a meta tag).
 HTTPS = envbool("HTTPS", "False")
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
+if HTTPS:
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+# Strict-Transport-Security on HTTPS responses, for HSTS_SECONDS (one year by default with
+# HTTPS=1; 0 sends none). Subdomains and the preload list are opt-in: both outlive a change
+# of mind by the max-age.
+SECURE_HSTS_SECONDS = envint("HSTS_SECONDS", "31536000") if HTTPS else 0
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured(f"HSTS_SECONDS must be 0 or more, got {SECURE_HSTS_SECONDS}")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("HSTS_INCLUDE_SUBDOMAINS", "False")
+SECURE_HSTS_PRELOAD = envbool("HSTS_PRELOAD", "False")
+# The header a TLS proxy in front sets to "https" (e.g. X-Forwarded-Proto). Empty (default):
+# no header is trusted, since a client could send it itself; set it only when the proxy
+# always overwrites it. It decides request.is_secure() and the websocket origin check.
+TRUST_PROXY_SCHEME_HEADER = os.getenv("TRUST_PROXY_SCHEME_HEADER", "").strip()
+if TRUST_PROXY_SCHEME_HEADER:
+    if not all(c.isascii() and (c.isalnum() or c == "-") for c in TRUST_PROXY_SCHEME_HEADER):
+        raise ImproperlyConfigured(
+            f"TRUST_PROXY_SCHEME_HEADER must be a header name, got {TRUST_PROXY_SCHEME_HEADER!r}"
+        )
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + TRUST_PROXY_SCHEME_HEADER.upper().replace("-", "_"),
+        "https",
+    )
+# HTTPS_REDIRECT=1: plain-HTTP requests are redirected to HTTPS (behind a TLS proxy, only
+# with TRUST_PROXY_SCHEME_HEADER, else every request looks plain and redirects forever).
+SECURE_SSL_REDIRECT = envbool("HTTPS_REDIRECT", "False")
+if SECURE_SSL_REDIRECT and not HTTPS:
+    raise ImproperlyConfigured("HTTPS_REDIRECT=1 needs HTTPS=1")
+
+# Websockets (editor.consumers), counted per server process: open sockets per owner and per
+# client address (see CLIENT_ADDRESS_HEADER; more are refused with close code 1013 and the
+# page polls instead), and seconds after which a socket the server has sent nothing on is
+# closed. 0: no limit.
+WEBSOCKET_MAX_PER_OWNER = envint("WEBSOCKET_MAX_PER_OWNER", "20")
+WEBSOCKET_MAX_PER_ADDRESS = envint("WEBSOCKET_MAX_PER_ADDRESS", "60")
+WEBSOCKET_IDLE_TIMEOUT_S = envint("WEBSOCKET_IDLE_TIMEOUT_S", "300")
 
 REDIS_URL = os.getenv("REDIS_URL", "")
 if REDIS_URL:

@@ -283,7 +283,7 @@ def _serve(field_file: FieldFile, filename: str | None = None) -> FileResponse:
         filename=filename,
     )
     # Owner-only: never cached by shared caches.
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = "private, no-store"
     return response
 
 

@@ -4,6 +4,11 @@
 // then every progress event. If the socket cannot connect or drops, we poll instead; and
 // if it stays silent for a while (a worker in another process cannot reach this server's
 // in-memory channel layer) we poll once to catch up.
+//
+// The server closes sockets on its own: right after the final state (we have stopped by
+// then), after a while with nothing to send (idle), and it refuses them past its caps on
+// open sockets (the browser sees a failed connection). Any close before the job is finished
+// means polling until it is, with no error shown: the socket is only a faster channel.
 
 const POLL_MS = 1000;
 const SILENCE_MS = 4000;

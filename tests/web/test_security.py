@@ -1,6 +1,7 @@
 """Ownership and security headers: server-side owner sessions, 404 for everything that is not
 yours, random ids, CSRF on every state-changing request, the Content-Security-Policy (and
-markup that needs no exception from it), the HTTPS switch and safe download names."""
+markup that needs no exception from it), no-store caching, the HTTPS switch (secure
+__Host- cookies, HSTS, the opt-in proxy scheme header) and safe download names."""
 
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ import subprocess
 import sys
 import uuid
 from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.test import Client
+from django.http import HttpRequest, HttpResponse
+from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from editor.models import Image, Job
 from editor.ownership import OWNER_KEY
+from editor.security import no_store_middleware
 from tests.conftest import REPO_ROOT
 from tests.web.client import named_file, upload, visit
 from tests.web.factories import session_cookie
@@ -30,9 +35,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_cookie_holds_a_random_session_key_and_the_owner_lives_on_the_server(
-    client: Client,
+    client: Client, uploaded: Image
 ) -> None:
-    visit(client)
     key = client.cookies[settings.SESSION_COOKIE_NAME].value
     owner = client.session[OWNER_KEY]
     assert uuid.UUID(hex=owner).version == 4
@@ -218,9 +222,271 @@ def test_https_switch_makes_cookies_secure() -> None:
         assert out == expected, env
 
 
-def test_secure_cookie_setting_reaches_the_session_cookie(settings: object) -> None:
+# ---- Caching
+
+
+def _no_store(response: Any) -> bool:
+    directives = {part.strip().lower() for part in response.get("Cache-Control", "").split(",")}
+    return "no-store" in directives
+
+
+def test_nothing_but_static_files_may_be_cached(client: Client, uploaded: Image) -> None:
+    job = uploaded.latest_job()
+    responses = {
+        "upload page": client.get("/"),
+        "gallery": client.get("/gallery/"),
+        "editor": client.get(f"/images/{uploaded.id}/"),
+        "status JSON": client.get(f"/jobs/{job.id}/status/"),
+        "owner file": client.get(f"/images/{uploaded.id}/files/original"),
+        "404 page": client.get(f"/images/{uuid.uuid4()}/"),
+        "404 file": client.get(f"/jobs/{job.id}/files/cutout"),
+        "unknown URL": client.get("/no/such/page/"),
+        "refused upload": client.post("/upload/", {}),
+    }
+    assert [r.status_code for r in responses.values()] == [
+        200,
+        200,
+        200,
+        200,
+        200,
+        404,
+        404,
+        404,
+        400,
+    ]
+    for name, response in responses.items():
+        assert _no_store(response), (name, response.get("Cache-Control"))
+    # The owner file keeps what the view says (private), with no-store.
+    assert responses["owner file"]["Cache-Control"] == "private, no-store"
+
+
+def test_downloads_and_result_files_are_not_cached(client: Client, processed: Image) -> None:
+    job = processed.latest_job()
+    responses = {
+        "cutout": client.get(f"/jobs/{job.id}/files/cutout"),
+        "mask": client.get(f"/jobs/{job.id}/files/mask"),
+        "thumbnail": client.get(f"/jobs/{job.id}/files/thumb-cutout"),
+        "rendered": client.get(f"/images/{processed.id}/download/", {"output": "mask"}),
+    }
+    for name, response in responses.items():
+        assert response.status_code == 200, name
+        assert _no_store(response), (name, response.get("Cache-Control"))
+
+
+def test_static_files_stay_cacheable(settings: Any) -> None:
+    # The suite does not run collectstatic: WhiteNoise serves the source tree here.
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True
+    response = Client().get("/static/js/jobs.js")
+    assert response.status_code == 200
+    assert not _no_store(response)
+    assert "max-age=" in response["Cache-Control"]
+
+
+def test_no_store_keeps_a_header_that_already_says_no_store() -> None:
+    def respond_with(value: str | None) -> HttpResponse:
+        def view(request: HttpRequest) -> HttpResponse:
+            response = HttpResponse("x")
+            if value is not None:
+                response["Cache-Control"] = value
+            return response
+
+        return no_store_middleware(view)(RequestFactory().get("/"))
+
+    assert respond_with(None)["Cache-Control"] == "no-store"
+    assert respond_with("private, max-age=3600")["Cache-Control"] == "no-store"
+    assert respond_with("public, max-age=60")["Cache-Control"] == "no-store"
+    assert respond_with("private, no-store")["Cache-Control"] == "private, no-store"
+    assert respond_with("No-Store")["Cache-Control"] == "No-Store"
+
+
+# ---- HTTPS
+
+HTTPS_SETTINGS = (
+    "SESSION_COOKIE_NAME",
+    "CSRF_COOKIE_NAME",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SESSION_COOKIE_DOMAIN",
+    "CSRF_COOKIE_DOMAIN",
+    "SESSION_COOKIE_PATH",
+    "CSRF_COOKIE_PATH",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SECURE_PROXY_SSL_HEADER",
+    "SECURE_SSL_REDIRECT",
+)
+HTTPS_ENV = (
+    "HTTPS",
+    "HSTS_SECONDS",
+    "HSTS_INCLUDE_SUBDOMAINS",
+    "HSTS_PRELOAD",
+    "TRUST_PROXY_SCHEME_HEADER",
+    "HTTPS_REDIRECT",
+)
+
+
+def _settings_under(env: dict[str, str]) -> dict[str, Any]:
+    """The HTTPS-related settings as bgremover.settings computes them with ``env`` (settings
+    are read once, at import: a fresh interpreter sees the environment)."""
+    code = (
+        "import json; from django.conf import global_settings as g; "
+        "from bgremover import settings as s; "
+        f"print(json.dumps({{n: getattr(s, n, getattr(g, n)) for n in {list(HTTPS_SETTINGS)!r}}}))"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in HTTPS_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, "ALLOW_DEV_SECRET_KEY": "1", **env},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    values = json.loads(done.stdout)
+    if values["SECURE_PROXY_SSL_HEADER"] is not None:
+        values["SECURE_PROXY_SSL_HEADER"] = tuple(values["SECURE_PROXY_SSL_HEADER"])
+    return values
+
+
+def test_without_https_cookies_keep_plain_names_and_no_hsts() -> None:
+    plain = _settings_under({})
+    assert plain["SESSION_COOKIE_NAME"] == "sessionid"
+    assert plain["CSRF_COOKIE_NAME"] == "csrftoken"
+    assert plain["SECURE_HSTS_SECONDS"] == 0
+    assert plain["SECURE_PROXY_SSL_HEADER"] is None
+    assert plain["SECURE_SSL_REDIRECT"] is False
+    # HSTS_SECONDS alone sends nothing over plain HTTP.
+    assert _settings_under({"HSTS_SECONDS": "600"})["SECURE_HSTS_SECONDS"] == 0
+
+
+def test_https_switch_sets_host_cookies_and_hsts() -> None:
+    secure = _settings_under({"HTTPS": "1"})
+    assert secure["SESSION_COOKIE_NAME"] == "__Host-sessionid"
+    assert secure["CSRF_COOKIE_NAME"] == "__Host-csrftoken"
+    # What the __Host- prefix requires: Secure, Path=/, no Domain.
+    assert secure["SESSION_COOKIE_SECURE"] is True and secure["CSRF_COOKIE_SECURE"] is True
+    assert secure["SESSION_COOKIE_PATH"] == "/" and secure["CSRF_COOKIE_PATH"] == "/"
+    assert secure["SESSION_COOKIE_DOMAIN"] is None and secure["CSRF_COOKIE_DOMAIN"] is None
+    assert secure["SECURE_HSTS_SECONDS"] == 31536000
+    assert secure["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is False
+    assert secure["SECURE_HSTS_PRELOAD"] is False
+    # Never trusted unless named.
+    assert secure["SECURE_PROXY_SSL_HEADER"] is None
+    assert secure["SECURE_SSL_REDIRECT"] is False
+
+
+@pytest.mark.parametrize(
+    ("env", "name", "expected"),
+    [
+        ({"HSTS_SECONDS": "0"}, "SECURE_HSTS_SECONDS", 0),
+        ({"HSTS_SECONDS": "600"}, "SECURE_HSTS_SECONDS", 600),
+        ({"HSTS_INCLUDE_SUBDOMAINS": "1"}, "SECURE_HSTS_INCLUDE_SUBDOMAINS", True),
+        ({"HSTS_PRELOAD": "1"}, "SECURE_HSTS_PRELOAD", True),
+        (
+            {"TRUST_PROXY_SCHEME_HEADER": "X-Forwarded-Proto"},
+            "SECURE_PROXY_SSL_HEADER",
+            ("HTTP_X_FORWARDED_PROTO", "https"),
+        ),
+        ({"HTTPS_REDIRECT": "1"}, "SECURE_SSL_REDIRECT", True),
+    ],
+)
+def test_https_options(env: dict[str, str], name: str, expected: object) -> None:
+    assert _settings_under({"HTTPS": "1", **env})[name] == expected
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"HTTPS_REDIRECT": "1"},  # a redirect to HTTPS on a site that is not
+        {"HTTPS": "1", "TRUST_PROXY_SCHEME_HEADER": "X-Forwarded-Proto: https"},
+        {"HTTPS": "1", "HSTS_SECONDS": "-1"},
+    ],
+)
+def test_inconsistent_https_settings_stop_the_start(env: dict[str, str]) -> None:
+    code = "from bgremover import settings"
+    base = {k: v for k, v in os.environ.items() if k not in HTTPS_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, "ALLOW_DEV_SECRET_KEY": "1", **env},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and "ImproperlyConfigured" in done.stderr
+
+
+@pytest.fixture
+def https_site(settings: Any) -> dict[str, Any]:
+    """This test process configured as HTTPS=1 TRUST_PROXY_SCHEME_HEADER=X-Forwarded-Proto
+    would configure it."""
+    values = _settings_under({"HTTPS": "1", "TRUST_PROXY_SCHEME_HEADER": "X-Forwarded-Proto"})
+    for name, value in values.items():
+        setattr(settings, name, value)
+    return values
+
+
+def test_https_responses_carry_hsts_and_host_cookies(
+    https_site: dict[str, Any], photo: bytes
+) -> None:
+    browser = Client()  # a new client: middleware reads its settings when it is built
+    page = browser.get("/", secure=True)
+    assert page["Strict-Transport-Security"] == "max-age=31536000"
+    csrf = page.cookies["__Host-csrftoken"]
+    assert csrf["secure"] is True and csrf["path"] == "/" and not csrf["domain"]
+    uploaded = upload(browser, "dog.jpg", photo, secure=True)
+    assert uploaded.status_code == 201, uploaded.content
+    session = browser.cookies["__Host-sessionid"]  # as set by the page or the upload
+    assert session["secure"] is True and session["path"] == "/" and not session["domain"]
+    assert session["httponly"] is True
+    assert "sessionid" not in browser.cookies and "csrftoken" not in browser.cookies
+    # The cookie works: the owner sees their image.
+    image = uploaded.json()["image"]
+    assert browser.get(f"/images/{image}/", secure=True).status_code == 200
+    # Plain HTTP gets no HSTS (browsers ignore it there anyway).
+    assert "Strict-Transport-Security" not in Client().get("/")
+
+
+def test_the_proxy_scheme_header_counts_only_when_trusted(
+    https_site: dict[str, Any], settings: Any
+) -> None:
+    forwarded = Client().get("/", HTTP_X_FORWARDED_PROTO="https")
+    assert forwarded["Strict-Transport-Security"] == "max-age=31536000"
+    settings.SECURE_PROXY_SSL_HEADER = None  # the default: a client's header is its own word
+    spoofed = Client().get("/", HTTP_X_FORWARDED_PROTO="https")
+    assert "Strict-Transport-Security" not in spoofed
+
+
+def test_https_redirect_sends_plain_requests_to_https(settings: Any) -> None:
+    for name, value in _settings_under({"HTTPS": "1", "HTTPS_REDIRECT": "1"}).items():
+        setattr(settings, name, value)
+    response = Client().get("/gallery/")
+    assert response.status_code == 301
+    assert response["Location"] == "https://testserver/gallery/"
+
+
+def test_pages_never_read_the_cookies_by_name() -> None:
+    """The __Host- names would break any script or template that looks a cookie up by name
+    (the CSRF token comes from a meta tag: static/js/http.js)."""
+    sources = [
+        path
+        for folder in ("static", "templates", "editor/static", "editor/templates")
+        for pattern in ("*.js", "*.html")
+        for path in (REPO_ROOT / folder).rglob(pattern)
+    ]
+    assert any(path.name == "http.js" for path in sources)
+    assert any(path.name == "upload.js" for path in sources)
+    for path in sources:
+        text = Path(path).read_text(encoding="utf-8")
+        for needle in ("document.cookie", "sessionid", "csrftoken", "__Host-"):
+            assert needle not in text, (path, needle)
+
+
+def test_secure_cookie_setting_reaches_the_session_cookie(settings: object, photo: bytes) -> None:
     settings.SESSION_COOKIE_SECURE = True  # type: ignore[attr-defined]
-    cookie = Client().get("/").cookies[settings.SESSION_COOKIE_NAME]  # type: ignore[attr-defined]
+    answer = upload(Client(), "dog.jpg", photo)
+    cookie = answer.cookies[settings.SESSION_COOKIE_NAME]  # type: ignore[attr-defined]
     assert cookie["secure"] is True
 
 
