@@ -229,6 +229,13 @@ MAX_UPLOAD_PIXELS = envint("MAX_UPLOAD_PIXELS", str(50_000_000))
 # the result, or after RETENTION_IDLE_MINUTES without a request from the owner (they left).
 RETENTION_HOURS = envint("RETENTION_HOURS", "24")
 RETENTION_IDLE_MINUTES = envint("RETENTION_IDLE_MINUTES", "15")
+# An owner's session lasts as long as their images: each upload moves its expiry to the
+# retention period from then (with RETENTION_HOURS = 0, the idle period, moved forward while
+# the owner is active). Sessions are created by the first upload, never by a visit.
+SESSION_COOKIE_AGE = max(
+    60,
+    RETENTION_HOURS * 3600 if RETENTION_HOURS > 0 else RETENTION_IDLE_MINUTES * 60,
+)
 # Seconds between runs of the periodic purge (expired images, stuck jobs, expired sessions)
 # inside each server process; 0 turns it off (then cron `manage.py purge_expired`).
 PURGE_INTERVAL_S = envint("PURGE_INTERVAL_S", "300")
@@ -238,6 +245,19 @@ JOB_TIME_LIMIT_S = envint("JOB_TIME_LIMIT_S", "600")
 # Django's cache: the default in-memory cache counts per server process.
 RATE_LIMIT_UPLOADS = os.getenv("RATE_LIMIT_UPLOADS", "60/10m")
 RATE_LIMIT_DOWNLOADS = os.getenv("RATE_LIMIT_DOWNLOADS", "120/10m")
+# The same limits per client address (see CLIENT_ADDRESS_HEADER), so that a script dropping
+# its cookie gets no fresh allowance; everyone behind one address (an office's NAT, one IPv6
+# /64) shares them. Uploads count uploads, re-runs and background uploads.
+RATE_LIMIT_UPLOADS_PER_ADDRESS = os.getenv("RATE_LIMIT_UPLOADS_PER_ADDRESS", "60/10m")
+RATE_LIMIT_DOWNLOADS_PER_ADDRESS = os.getenv("RATE_LIMIT_DOWNLOADS_PER_ADDRESS", "240/10m")
+# Jobs waiting or running at once (editor.quotas): past the first, an owner's upload or re-run
+# answers 429; past the second (everyone's together), 503. 0: no cap.
+JOB_QUEUE_LIMIT_PER_OWNER = envint("JOB_QUEUE_LIMIT_PER_OWNER", "20")
+JOB_QUEUE_LIMIT = envint("JOB_QUEUE_LIMIT", "200")
+# Bytes that stored uploads, backgrounds and results may take, in all and per owner (jobs not
+# finished yet reserve room for their results); past it, uploads answer 507. 0: no budget.
+DISK_BUDGET_BYTES = envint("DISK_BUDGET_BYTES", str(20 * 1024**3))
+DISK_BUDGET_PER_OWNER_BYTES = envint("DISK_BUDGET_PER_OWNER_BYTES", str(2 * 1024**3))
 # The request header a trusted reverse proxy puts the client's address in (its last entry is
 # used), e.g. X-Forwarded-For; empty: the TCP peer's address. Only set it behind such a proxy:
 # otherwise clients choose their own address.

@@ -78,6 +78,8 @@ class Image(models.Model):
     height = models.PositiveIntegerField()
     # An uploaded custom background for the editor (optional).
     background = models.FileField(upload_to=_background_path, max_length=255, blank=True)
+    # The stored background's size (0 without one), for the disk budget (editor.quotas).
+    background_bytes = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     expires_at = models.DateTimeField(default=default_expiry, db_index=True)
 
@@ -165,6 +167,8 @@ class Result(models.Model):
     # Bounding box of the subject (alpha > 0) in full-resolution pixels: left, top, right, bottom.
     subject_box = models.JSONField(default=list)
     notes = models.JSONField(default=list)
+    # All its files together, for the disk budget (editor.quotas); set when it is stored.
+    size_bytes = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -1,10 +1,16 @@
-"""Per-owner rate limits for uploads and downloads, counted in Django's cache.
+"""Rate limits for uploads and downloads, counted per owner and per client address in
+Django's cache.
 
-Limits are "COUNT/PERIOD" strings from settings (RATE_LIMIT_UPLOADS, RATE_LIMIT_DOWNLOADS):
-``30/10m`` allows 30 requests in each 10-minute window; ``off`` (or ``0``) turns a limit off.
-Windows are fixed (aligned to the clock), so a burst across a boundary may reach twice the
-count; that is the price of one cache counter per owner. With the default in-memory cache
-each server process counts on its own; a shared cache (e.g. Redis) makes the limit global.
+Limits are "COUNT/PERIOD" strings from settings: per owner (browser) RATE_LIMIT_UPLOADS and
+RATE_LIMIT_DOWNLOADS, per client address (editor.client_address) RATE_LIMIT_UPLOADS_PER_ADDRESS
+and RATE_LIMIT_DOWNLOADS_PER_ADDRESS. ``30/10m`` allows 30 requests in each 10-minute window;
+``off`` (or ``0``) turns a limit off. Every request counts against both its owner and its
+address, so a script that drops its cookie (and so is a new owner each time) still meets the
+address limit; a request without an owner counts against its address only, and counting never
+creates an owner. Windows are fixed (aligned to the clock), so a burst across a boundary may
+reach twice the count; that is the price of one cache counter per owner or address. With the
+default in-memory cache each server process counts on its own; a shared cache (e.g. Redis)
+makes the limits global.
 """
 
 from __future__ import annotations
@@ -24,11 +30,19 @@ from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from editor.ownership import request_owner
+from editor.client_address import request_address
+from editor.ownership import current_owner, session_owner
 from editor.progress import describe_duration
 
-# What each limit counts, with the setting that holds it.
+# What each limit counts: the settings that hold it per owner and per client address.
 BUCKETS = {"uploads": "RATE_LIMIT_UPLOADS", "downloads": "RATE_LIMIT_DOWNLOADS"}
+PER_ADDRESS = {
+    "uploads": "RATE_LIMIT_UPLOADS_PER_ADDRESS",
+    "downloads": "RATE_LIMIT_DOWNLOADS_PER_ADDRESS",
+}
+# Who a limit is counted for: the browser (its owner id) or its network address.
+OWNER, ADDRESS = "owner", "address"
+SETTINGS = {OWNER: BUCKETS, ADDRESS: PER_ADDRESS}
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE = re.compile(r"(\d+)\s*/\s*(\d*)\s*([smhd])")
@@ -58,20 +72,20 @@ def parse_rate(text: str, setting: str = "rate limit") -> Rate | None:
     return Rate(int(match[1]), period)
 
 
-def configured_rate(bucket: str) -> Rate | None:
-    setting = BUCKETS[bucket]
+def configured_rate(bucket: str, per: str = OWNER) -> Rate | None:
+    setting = SETTINGS[per][bucket]
     return parse_rate(getattr(settings, setting), setting)
 
 
-def retry_after(owner: str, bucket: str) -> int | None:
-    """Count one request of ``owner`` against ``bucket``; None while within the limit, else
-    the seconds until the window ends."""
-    rate = configured_rate(bucket)
+def retry_after(who: str, bucket: str, per: str = OWNER) -> int | None:
+    """Count one request of ``who`` (an owner id, or with ``per=ADDRESS`` a client address)
+    against ``bucket``; None while within the limit, else the seconds until the window ends."""
+    rate = configured_rate(bucket, per)
     if rate is None:
         return None
     now = time.time()
     window = int(now // rate.period_s)
-    key = f"ratelimit:{bucket}:{owner}:{window}"
+    key = f"ratelimit:{bucket}:{per}:{who}:{window}"
     cache.add(key, 0, timeout=rate.period_s + 1)
     try:
         count = cache.incr(key)
@@ -83,22 +97,36 @@ def retry_after(owner: str, bucket: str) -> int | None:
     return max(1, math.ceil((window + 1) * rate.period_s - now))
 
 
-def too_many_requests(bucket: str, wait_s: int) -> JsonResponse:
-    rate = configured_rate(bucket)
-    message = (
-        f"Too many {bucket}: the limit is {rate} per browser. "
-        f"Please try again in {describe_duration(wait_s)}."
-    )
+def too_many_requests(bucket: str, wait_s: int, per: str = OWNER) -> JsonResponse:
+    rate = configured_rate(bucket, per)
+    if per == ADDRESS:
+        message = (
+            f"Too many {bucket} from this network address: the limit is {rate} per address, "
+            "shared by everyone who connects from it. "
+            f"Please try again in {describe_duration(wait_s)}."
+        )
+    else:
+        message = (
+            f"Too many {bucket}: the limit is {rate} per browser. "
+            f"Please try again in {describe_duration(wait_s)}."
+        )
     response = JsonResponse({"error": message}, status=HTTPStatus.TOO_MANY_REQUESTS)
     response["Retry-After"] = str(wait_s)
     return response
 
 
 def limit(request: HttpRequest, bucket: str) -> JsonResponse | None:
-    """The 429 answer when the requesting owner is over ``bucket``'s limit, else None (and
-    the request is counted)."""
-    wait_s = retry_after(request_owner(request), bucket)
-    return None if wait_s is None else too_many_requests(bucket, wait_s)
+    """The 429 answer when the requesting owner or client address is over ``bucket``'s
+    limit, else None. The request is counted against both (its address only when it has no
+    owner yet: this creates no session)."""
+    owner = current_owner(request)
+    owner_wait = retry_after(owner, bucket, OWNER) if owner is not None else None
+    address_wait = retry_after(request_address(request), bucket, ADDRESS)
+    if owner_wait is not None:
+        return too_many_requests(bucket, owner_wait, OWNER)
+    if address_wait is not None:
+        return too_many_requests(bucket, address_wait, ADDRESS)
+    return None
 
 
 def rate_limited(bucket: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., Any]]:
@@ -107,7 +135,15 @@ def rate_limited(bucket: str) -> Callable[[Callable[..., HttpResponse]], Callabl
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
         def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            return limit(request, bucket) or view(request, *args, **kwargs)
+            had_owner = session_owner(request.session) is not None
+            refused = limit(request, bucket)
+            if refused is not None:
+                return refused
+            response = view(request, *args, **kwargs)
+            created = None if had_owner else session_owner(request.session)
+            if created is not None:  # the first upload counts for the owner it created too
+                retry_after(created, bucket, OWNER)
+            return response
 
         return limited
 
@@ -117,9 +153,10 @@ def rate_limited(bucket: str) -> Callable[[Callable[..., HttpResponse]], Callabl
 def check_rate_settings(**kwargs: Any) -> list[checks.CheckMessage]:
     """System check: a malformed limit stops ``manage.py`` commands and the server early."""
     errors = []
-    for number, bucket in enumerate(BUCKETS, start=1):
+    limits = [(bucket, OWNER) for bucket in BUCKETS] + [(bucket, ADDRESS) for bucket in PER_ADDRESS]
+    for number, (bucket, per) in enumerate(limits, start=1):
         try:
-            configured_rate(bucket)
+            configured_rate(bucket, per)
         except ImproperlyConfigured as exc:
             errors.append(checks.Error(str(exc), id=f"editor.E00{number}"))
     return errors

@@ -68,6 +68,7 @@ def store_result(job: Job, cutout: pipeline.Cutout, cutout_png: bytes) -> Result
     try:
         for field, (name, data) in files.items():
             getattr(result, field).save(name, ContentFile(data), save=False)
+        result.size_bytes = sum(stored.size for stored in result.files())  # editor.quotas
         result.save()
     except BaseException:
         # E.g. the image was deleted while the job ran: leave no orphan files behind.

@@ -44,15 +44,17 @@ def ephemeral() -> bool:
     return settings.RETENTION_HOURS <= 0
 
 
-def keep_alive(owner: str) -> None:
-    """With RETENTION_HOURS = 0, an owner's request moves their images' expiry forward."""
+def keep_alive(owner: str) -> bool:
+    """With RETENTION_HOURS = 0, an owner's request moves their images' expiry forward; says
+    whether it moved any (then the owner's session should move along: editor.ownership)."""
     if not ephemeral():
-        return
+        return False
     target = default_expiry()  # RETENTION_IDLE_MINUTES from now
     # Written at most once a minute per owner, not on every status poll.
-    Image.objects.filter(owner=owner, expires_at__lt=target - timedelta(minutes=1)).update(
+    moved = Image.objects.filter(owner=owner, expires_at__lt=target - timedelta(minutes=1)).update(
         expires_at=target
     )
+    return moved > 0
 
 
 def after_download(image: Image) -> bool:
@@ -101,9 +103,7 @@ def fail_overdue_jobs(now: datetime | None = None, dry_run: bool = False) -> lis
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=limit_s) - OVERDUE_GRACE
     overdue = list(
-        Job.objects.filter(status=Job.Status.RUNNING, started_at__lt=cutoff).select_related(
-            "image"
-        )
+        Job.objects.filter(status=Job.Status.RUNNING, started_at__lt=cutoff).select_related("image")
     )
     failed = []
     for job in overdue:

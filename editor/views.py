@@ -34,9 +34,10 @@ from editor.forms import (
     human_bytes,
 )
 from editor.models import Image, Job
-from editor.ownership import owned_image, owned_images, owned_job, request_owner
+from editor.ownership import current_owner, owned_image, owned_images, owned_job, request_owner
 from editor.presets import PRESETS
 from editor.progress import job_state
+from editor.quotas import admit_background, admit_rerun, admit_upload, within_quotas
 from editor.ratelimit import limit, rate_limited
 from editor.request_limits import max_request_bytes, too_large_message
 from editor.results import delete_image, render_download
@@ -78,13 +79,16 @@ def _card(image: Image) -> dict[str, object]:
 
 @require_GET
 def upload_page(request: HttpRequest) -> HttpResponse:
-    request_owner(request)  # the websocket needs the owner's cookie before the first upload
     recent = [_card(image) for image in owned_images(request)[:RECENT_ON_UPLOAD_PAGE]]
-    return render(request, "editor/upload.html", {"recent": recent, **_limits()})
+    has_owner = current_owner(request) is not None  # else upload.js sends one file first
+    return render(
+        request, "editor/upload.html", {"recent": recent, "has_owner": has_owner, **_limits()}
+    )
 
 
 @require_POST
 @rate_limited("uploads")
+@within_quotas
 def upload(request: HttpRequest) -> JsonResponse:
     """One image per request, so each file of a multi-file drop succeeds or fails alone."""
     length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -102,6 +106,7 @@ def upload(request: HttpRequest) -> JsonResponse:
     assert decoded is not None  # set by a successful clean_file
     height, width = decoded.rgb.shape[:2]
     with transaction.atomic():
+        admit_upload(request, upload_file.size or 0, width * height)  # before storing
         image = Image(
             owner=request_owner(request),
             original_name=display_name(upload_file.name),
@@ -183,12 +188,14 @@ def job_status(request: HttpRequest, job_id: uuid.UUID) -> JsonResponse:
 
 @require_POST
 @rate_limited("uploads")
+@within_quotas
 def rerun(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse:
     image = owned_image(request, image_id)
     form = RerunForm(request.POST)
     if not form.is_valid():
         return _error("Matting must be auto, on or off.", HTTPStatus.BAD_REQUEST)
     with transaction.atomic():
+        admit_rerun(image)
         job = Job.objects.create(image=image, matting=form.cleaned_data["matting"])
         enqueue_job(job)
     return JsonResponse(job_state(job), status=HTTPStatus.CREATED)
@@ -220,6 +227,7 @@ def delete_all(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @rate_limited("uploads")
+@within_quotas
 def upload_background(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse:
     image = owned_image(request, image_id)
     try:
@@ -228,8 +236,10 @@ def upload_background(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse
         return _error(MALFORMED_UPLOAD, HTTPStatus.BAD_REQUEST)
     if not form.is_valid():
         return _error(form.first_error().message, HTTPStatus.BAD_REQUEST)
+    admit_background(image, form.cleaned_data["file"].size or 0)
     if image.background:
         image.background.delete(save=False)
+    image.background_bytes = form.cleaned_data["file"].size or 0
     image.background.save(form.storage_name("background"), form.cleaned_data["file"], save=True)
     url = reverse("editor:image-file", args=[image.id, "background"])
     return JsonResponse({"url": f"{url}?v={uuid.uuid4().hex[:8]}"}, status=HTTPStatus.CREATED)

@@ -12,7 +12,8 @@ PHOTO = "ecssd_0070"  # a dog on grass: subject in the middle, background at eve
 
 
 def visit(client: Client) -> Client:
-    """First visit: the page creates the owner's session."""
+    """Open the upload page, as a browser does first. It creates no session: a browser's
+    first upload creates its owner (editor.ownership)."""
     assert client.get("/").status_code == 200
     return client
 

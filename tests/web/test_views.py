@@ -42,8 +42,11 @@ def test_every_page_states_the_retention_period(client: Client, uploaded: Image)
         assert f"deleted automatically {settings.RETENTION_HOURS} hours after upload" in page, url
 
 
-def test_first_visit_sets_an_httponly_samesite_session_cookie(client: Client) -> None:
-    response = client.get("/")
+def test_first_upload_sets_an_httponly_samesite_session_cookie(
+    client: Client, photo: bytes
+) -> None:
+    assert settings.SESSION_COOKIE_NAME not in client.get("/").cookies  # a visit: no session
+    response = upload(client, "dog.jpg", photo)
     cookie = response.cookies[settings.SESSION_COOKIE_NAME]
     assert cookie["httponly"] is True
     assert cookie["samesite"] == "Lax"

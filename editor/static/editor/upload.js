@@ -23,12 +23,12 @@ function newCard(file) {
   return card;
 }
 
-async function uploadFile(file) {
-  const card = newCard(file);
+// Sends one file into its card; resolves to whether the server accepted it.
+async function uploadFile(file, card = newCard(file)) {
   // The server refuses it too, but only once the browser starts sending: say so at once.
   if (file.size > maxBytes) {
     showError(card, `${file.name} is too large: the limit is ${list.dataset.maxBytesLabel}.`);
-    return;
+    return false;
   }
   const body = new FormData();
   body.append("file", file, file.name || "pasted-image.png");
@@ -37,11 +37,11 @@ async function uploadFile(file) {
     response = await send(uploadUrl, { body });
   } catch {
     showError(card, `${file.name}: the upload did not reach the server. Check your connection and try again.`);
-    return;
+    return false;
   }
   if (!response.ok) {
     showError(card, await errorMessage(response));
-    return;
+    return false;
   }
   const state = await response.json();
   if (state.notes.length) {
@@ -50,12 +50,31 @@ async function uploadFile(file) {
     notes.hidden = false;
   }
   watchJob(state, (next) => updateCard(card, next));
+  return true;
 }
 
-function uploadAll(files) {
-  const images = [...files];
-  if (images.length === 0) return;
-  images.forEach(uploadFile);
+// Settles when the batch before has stopped sending one file at a time.
+let turn = Promise.resolve();
+
+async function uploadAll(files) {
+  const queue = [...files].map((file) => [file, newCard(file)]);
+  // A browser's first accepted upload gives it its owner (and session cookie). Until it has
+  // one, files go one at a time, across batches too: sent at once, each would get an owner
+  // of its own, and the browser would keep only the last.
+  const previous = turn;
+  let done;
+  turn = new Promise((resolve) => {
+    done = resolve;
+  });
+  try {
+    await previous;
+    while (queue.length > 0 && list.dataset.hasOwner !== "true") {
+      if (await uploadFile(...queue.shift())) list.dataset.hasOwner = "true";
+    }
+  } finally {
+    done();
+  }
+  queue.forEach(([file, card]) => uploadFile(file, card));
 }
 
 dropzone.addEventListener("click", () => input.click());
