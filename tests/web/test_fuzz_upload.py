@@ -86,6 +86,7 @@ def _check(response: object, media: Path) -> None:
 
 def test_damaged_images_with_odd_names(client: Client, web_settings: Path, settings: object):
     settings.RATE_LIMIT_UPLOADS = "off"  # type: ignore[attr-defined]
+    settings.RATE_LIMIT_UPLOADS_PER_ADDRESS = "off"  # type: ignore[attr-defined]
 
     @FUZZ
     @given(data=damaged_images(), name=filenames)
@@ -97,6 +98,7 @@ def test_damaged_images_with_odd_names(client: Client, web_settings: Path, setti
 
 def test_raw_request_bodies(client: Client, web_settings: Path, settings: object) -> None:
     settings.RATE_LIMIT_UPLOADS = "off"  # type: ignore[attr-defined]
+    settings.RATE_LIMIT_UPLOADS_PER_ADDRESS = "off"  # type: ignore[attr-defined]
     boundary = "fuzzboundary"
     part_head = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
