@@ -1,10 +1,15 @@
 """Stage "decoding": turn an uploaded file into 8-bit RGB (+ alpha) arrays for the network.
 
-Everything Pillow raises or warns about while reading untrusted input ends here: errors become
-ImageDecodeError / ImageTooLargeError with a message meant for people, and warnings (corrupt
-EXIF, decompression-bomb hints) are caught so that none escape; the useful ones become notes.
-(warnings.catch_warnings swaps process-wide state: decodes running at once in threads of one
-process can misroute each other's warnings, so run them in worker processes or one at a time.)
+Everything Pillow raises while reading untrusted input ends here as ImageDecodeError /
+ImageTooLargeError with a message meant for people. Before any pixel is decoded the header and
+the file's structure are checked: the canvas against the pixel limit, the frame or page count,
+the embedded colour profile's size and the bytes after the end of the image (container.py
+finds those without decoding). probe_image runs the same checks for an upload plus a decode
+bounded in memory; decode_image decodes the first frame in full.
+
+Decodes may run at once in threads of one process, so nothing here swaps process-wide state:
+Pillow's bomb limit is fixed once at import, its warnings are silenced by filters installed
+once (not caught per decode), and damaged EXIF is found by reading the EXIF block itself.
 """
 
 from __future__ import annotations
@@ -13,17 +18,18 @@ import codecs
 import io
 import logging
 import os
-import threading
+import re
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import numpy as np
 import pillow_heif
-from PIL import ExifTags, Image, ImageOps
+from PIL import Image, PngImagePlugin
 
+from bgremover.engine import container
 from bgremover.engine.errors import ImageDecodeError, ImageTooLargeError
 
 pillow_heif.register_heif_opener()
@@ -32,6 +38,31 @@ Image.init()
 # handler of its own, so where logging is not configured Python prints them to stderr. Records
 # still propagate to whatever handlers the application sets up.
 logging.getLogger("PIL").addHandler(logging.NullHandler())
+
+# Pillow's own bomb check stays on as a backstop, at one fixed value: changing it per decode
+# would race with other threads. Our limits (max_pixels) are checked from the header first.
+PILLOW_MAX_IMAGE_PIXELS = 128_000_000
+Image.MAX_IMAGE_PIXELS = PILLOW_MAX_IMAGE_PIXELS
+
+MAX_PIXELS = 50_000_000
+# A TIFF's pages or a GIF's frames can only be counted by walking them; a few thousand tiny
+# ones cost Pillow minutes (TIFF is quadratic). Photos have one.
+MAX_FRAMES = 1000
+MAX_ICC_BYTES = 1_048_576  # real profiles are a few kB; a 1 MB one is already generous
+MAX_TRAILING_BYTES = 1_048_576  # bytes allowed after the end of a (non-JPEG) image
+# probe_image decodes other formats than JPEG fully only up to this many pixels (16 MB RGBA).
+PROBE_DECODE_PIXELS = 4_000_000
+
+
+def ignore_pillow_warnings() -> None:
+    """Install the process-wide filters that keep Pillow's warnings about hostile files
+    (damaged EXIF, oversized images) from reaching stderr; done at import. Idempotent: call it
+    again where something reset the filters (pytest does for every test)."""
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+
+
+ignore_pillow_warnings()
 
 # Only these plugins ever see the bytes: Pillow knows dozens of formats (EPS would even run
 # Ghostscript), and people upload photos. Multi-picture camera JPEGs come through "JPEG" as
@@ -44,6 +75,18 @@ _SUPPORTED_FOR_PEOPLE = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF" + (
 _TRUNCATED = "The image file is truncated or corrupt"
 _CORRUPT_EXIF_NOTE = "the photo's EXIF metadata is damaged and was ignored"
 _WIDE_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_JPEG_FORMATS = ("JPEG", "MPO")
+_SWAPS_SIDES = frozenset({5, 6, 7, 8})  # orientations that turn the image by 90°
+_TRANSPOSITIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+Source = bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO
 
 
 @dataclass
@@ -56,34 +99,117 @@ class DecodedImage:
     notes: list[str] = field(default_factory=list)
 
 
-def decode_image(source: bytes | str | os.PathLike[str] | BinaryIO, *,
-                 max_pixels: int | None = 50_000_000,
-                 max_bytes: int | None = None) -> DecodedImage:
+@dataclass(frozen=True)
+class ImageInfo:
+    """What probe_image learnt about an upload without decoding it in full."""
+
+    format: str              # Pillow format name, as DecodedImage.format
+    width: int               # after the EXIF orientation (5-8 swap the sides)
+    height: int
+    frame_count: int
+    notes: tuple[str, ...]   # the notes decode_image would give, as far as the header tells
+    image_end: int | None    # where the image's data ends (JPEG: its first image); None: unknown
+
+
+@dataclass(frozen=True)
+class _Limits:
+    pixels: int | None
+    frames: int
+    icc_bytes: int
+    trailing_bytes: int
+
+
+@dataclass
+class _Opened:
+    """An image opened from its header, with the whole file and what its structure told."""
+
+    image: Image.Image
+    data: bytes
+    frame_count: int
+    image_end: int | None
+    notes: list[str]
+
+
+def decode_image(source: Source, *,
+                 max_pixels: int | None = MAX_PIXELS,
+                 max_bytes: int | None = None,
+                 max_frames: int = MAX_FRAMES,
+                 max_icc_bytes: int = MAX_ICC_BYTES,
+                 max_trailing_bytes: int = MAX_TRAILING_BYTES) -> DecodedImage:
     """Decode the first frame of an image file into 8-bit RGB and (when present) alpha.
 
     ``source`` is the file's bytes, a path, or a binary file object (read from its start).
-    The pixel limit is checked from the header before any pixel data is decoded.
+    The pixel limit is checked from the header before any pixel data is decoded; with
+    ``max_pixels=None`` Pillow's fixed limit (PILLOW_MAX_IMAGE_PIXELS) still applies.
     """
+    limits = _Limits(max_pixels, max_frames, max_icc_bytes, max_trailing_bytes)
     with ExitStack() as cleanup:
-        stream = _open_stream(source, max_bytes, cleanup)
-        notes: list[str] = []
-        with warnings.catch_warnings(record=True) as caught, _pillow_limit_not_below(max_pixels):
-            warnings.simplefilter("always")
-            image = _open_image(stream, max_pixels)
-            cleanup.callback(image.close)
-            frame_count = _first_frame(image, notes)
-            _load_pixels(image, max_pixels)
-            oriented = _apply_orientation(image, notes)
-            rgb, alpha, icc_profile = _to_rgb_and_alpha(oriented, notes)
-        if any(_is_exif_warning(w.message) for w in caught) and _CORRUPT_EXIF_NOTE not in notes:
-            notes.append(_CORRUPT_EXIF_NOTE)
+        opened = _open_checked(source, max_bytes, limits, cleanup)
+        image, notes = opened.image, opened.notes
+        _load_pixels(image, max_pixels)
+        orientation = _orientation(image, opened.data, notes)
+        if orientation in _TRANSPOSITIONS:
+            image = image.transpose(_TRANSPOSITIONS[orientation])
+        rgb, alpha, icc_profile = _to_rgb_and_alpha(image, notes)
         return DecodedImage(rgb=rgb, alpha=alpha, icc_profile=icc_profile,
-                            format=image.format or "unknown", frame_count=frame_count,
-                            notes=notes)
+                            format=opened.image.format or "unknown",
+                            frame_count=opened.frame_count, notes=notes)
 
 
-def _open_stream(source: bytes | str | os.PathLike[str] | BinaryIO, max_bytes: int | None,
-                 cleanup: ExitStack) -> BinaryIO:
+def probe_image(source: Source, *,
+                max_pixels: int | None = MAX_PIXELS,
+                max_bytes: int | None = None,
+                max_frames: int = MAX_FRAMES,
+                max_icc_bytes: int = MAX_ICC_BYTES,
+                max_trailing_bytes: int = MAX_TRAILING_BYTES,
+                decode_pixels: int = PROBE_DECODE_PIXELS) -> ImageInfo:
+    """Check an upload as decode_image would, without decoding a large image in full.
+
+    Every header and structure check of decode_image runs; then a decode bounded in memory
+    looks for truncated or corrupt data: JPEG is decoded at 1/8 scale (the whole entropy
+    stream, little memory); other formats are decoded in full up to ``decode_pixels``, and
+    above that only PNG can still be checked (its chunk CRCs and IEND, by Pillow's verify()).
+    A big progressive JPEG (decoding it keeps every coefficient: ~3 bytes a pixel) must reach
+    its EOI marker instead. What this cannot see, the job's decode_image still refuses.
+    """
+    limits = _Limits(max_pixels, max_frames, max_icc_bytes, max_trailing_bytes)
+    with ExitStack() as cleanup:
+        opened = _open_checked(source, max_bytes, limits, cleanup)
+        image, notes = opened.image, opened.notes
+        orientation = _orientation(image, opened.data, notes)
+        _rgb_profile(image, notes)
+        width, height = image.size
+        _bounded_decode(image, opened.image_end, decode_pixels, max_pixels)
+        if image.format not in _JPEG_FORMATS:
+            width, height = image.size  # a GIF's first frame may outgrow its canvas
+        if orientation in _SWAPS_SIDES:
+            width, height = height, width
+        return ImageInfo(format=image.format or "unknown", width=width, height=height,
+                         frame_count=opened.frame_count, notes=tuple(notes),
+                         image_end=opened.image_end)
+
+
+def _open_checked(source: Source, max_bytes: int | None, limits: _Limits,
+                  cleanup: ExitStack) -> _Opened:
+    """Open from the header and run every check that needs no pixels; the image is left on
+    its first frame, with the frame note when there are more."""
+    stream = _open_stream(source, max_bytes, cleanup)
+    image = _open_image(stream, limits.pixels)
+    cleanup.callback(image.close)
+    data = _whole_file(stream)
+    _check_icc_profile(image, limits.icc_bytes)
+    frame_count = _frame_count(image, data, limits.frames)
+    image_end = container.find_image_end(image.format or "", data)
+    if image.format not in _JPEG_FORMATS:
+        # Cameras append several MB after a JPEG on purpose (extra views, motion-photo video);
+        # after any other image such bytes are someone's payload.
+        _check_trailing_bytes(len(data), image_end, limits.trailing_bytes)
+    notes: list[str] = []
+    _first_frame(image, frame_count, notes)
+    return _Opened(image, data, frame_count, image_end, notes)
+
+
+def _open_stream(source: Source, max_bytes: int | None, cleanup: ExitStack) -> BinaryIO:
     """A seekable binary stream over the whole input, after the empty and byte-size checks."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         stream: BinaryIO = io.BytesIO(source)
@@ -98,7 +224,7 @@ def _open_stream(source: bytes | str | os.PathLike[str] | BinaryIO, max_bytes: i
     elif hasattr(source, "read"):
         stream, size = _file_object_stream(source, max_bytes)
     else:
-        raise TypeError(f"decode_image() takes bytes, a path or a binary file, not "
+        raise TypeError(f"An image source must be bytes, a path or a binary file, not "
                         f"{type(source).__name__}")
     if size == 0:
         raise ImageDecodeError("The file is empty")
@@ -118,54 +244,109 @@ def _file_object_stream(source: BinaryIO, max_bytes: int | None) -> tuple[Binary
         # Not seekable (a pipe, a socket): read it, but never more than one byte past the limit.
         data = source.read(-1 if max_bytes is None else max_bytes + 1)
         if not isinstance(data, bytes):
-            raise TypeError("decode_image() needs a file opened in binary mode") from None
+            raise TypeError("An image file must be opened in binary mode") from None
         return io.BytesIO(data), len(data)
 
 
-@contextmanager
-def _pillow_limit_not_below(max_pixels: int | None) -> Iterator[None]:
-    """Keep Pillow's process-wide bomb limit from refusing what the explicit limit allows.
-
-    Below Pillow's own limit (the default 50 MP is) nothing changes: our check is the stricter
-    one and Pillow's warning is caught. Above it, or with no limit, Pillow's limit is raised for
-    the duration of this decode; the lock keeps concurrent decodes from restoring a stale value.
-    """
-    pillow_limit = Image.MAX_IMAGE_PIXELS
-    if pillow_limit is None or (max_pixels is not None and max_pixels <= pillow_limit):
-        yield
-        return
-    with _PILLOW_LIMIT_LOCK:
-        saved = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = max_pixels
-        try:
-            yield
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
-
-
-_PILLOW_LIMIT_LOCK = threading.Lock()
+def _whole_file(stream: BinaryIO) -> bytes:
+    """All the bytes, for the structure walks; the stream is left where Pillow had it."""
+    if isinstance(stream, io.BytesIO):
+        return stream.getvalue()
+    position = stream.tell()
+    try:
+        stream.seek(0)
+        data = stream.read()
+    except OSError as exc:
+        raise ImageDecodeError(_TRUNCATED) from exc
+    finally:
+        stream.seek(position)
+    if not isinstance(data, bytes):
+        raise TypeError("An image file must be opened in binary mode")
+    return data
 
 
 def _open_image(stream: BinaryIO, max_pixels: int | None) -> Image.Image:
     """Read the header only (Pillow opens lazily) and refuse oversized images right there."""
     try:
         image = Image.open(stream, formats=SUPPORTED_FORMATS)
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(_too_many_pixels(None, max_pixels)) from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # The warning only arrives as an exception where warnings were made errors.
+        raise ImageTooLargeError(_too_many_pixels(None, _effective_pixel_limit(max_pixels))
+                                 ) from exc
+    except ValueError as exc:
+        if _PNG_METADATA_TOO_LARGE in str(exc):
+            raise ImageTooLargeError(
+                "The image's embedded metadata (colour profile or text) is too large to read "
+                f"safely; the limit is {_megabytes(PngImagePlugin.MAX_TEXT_CHUNK)}.") from exc
+        raise ImageDecodeError(_not_an_image(stream)) from exc
     except Exception as exc:
         # Unidentified, or a plugin choked on a header: say what the bytes look like.
         raise ImageDecodeError(_not_an_image(stream)) from exc
+    # For animations this is the canvas (the logical screen), not the first frame's size.
     _check_pixels(image.size, max_pixels)
     return image
 
 
+# Pillow refuses PNG text and colour-profile chunks that inflate past MAX_TEXT_CHUNK (1 MiB).
+_PNG_METADATA_TOO_LARGE = "Decompressed data too large"
+
+
+def _effective_pixel_limit(max_pixels: int | None) -> int:
+    """Our limit, never above Pillow's fixed one (which would refuse or warn past it)."""
+    if max_pixels is None:
+        return PILLOW_MAX_IMAGE_PIXELS
+    return min(max_pixels, PILLOW_MAX_IMAGE_PIXELS)
+
+
 def _check_pixels(size: tuple[int, int], max_pixels: int | None) -> None:
-    if max_pixels is not None and size[0] * size[1] > max_pixels:
-        raise ImageTooLargeError(_too_many_pixels(size, max_pixels))
+    limit = _effective_pixel_limit(max_pixels)
+    if size[0] * size[1] > limit:
+        raise ImageTooLargeError(_too_many_pixels(size, limit))
 
 
-def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int | None) -> str:
-    limit = f"; the limit is {_megapixels(max_pixels)}" if max_pixels else ""
+def _check_icc_profile(image: Image.Image, max_icc_bytes: int) -> None:
+    profile = image.info.get("icc_profile") or b""
+    if len(profile) > max_icc_bytes:
+        raise ImageTooLargeError(f"The image's embedded colour profile is "
+                                 f"{_megabytes(len(profile))}; the limit is "
+                                 f"{_megabytes(max_icc_bytes)}.")
+
+
+def _check_trailing_bytes(file_size: int, image_end: int | None,
+                          max_trailing_bytes: int) -> None:
+    if image_end is not None and file_size - image_end > max_trailing_bytes:
+        raise ImageTooLargeError(f"The file holds {_megabytes(file_size - image_end)} of other "
+                                 f"data after the end of the image; the limit is "
+                                 f"{_megabytes(max_trailing_bytes)}.")
+
+
+def _frame_count(image: Image.Image, data: bytes, max_frames: int) -> int:
+    """Frames, pages or images in the file, refused past ``max_frames``.
+
+    Pillow's n_frames walks every frame of a GIF or TIFF (for TIFF in quadratic time), so those
+    are counted here, stopping one past the limit. WebP, APNG (acTL) and HEIF/AVIF declare
+    their count, which Pillow reads at open. A multi-picture JPEG's extra images are previews,
+    depth or HDR gain maps of the one photo, not frames of it.
+    """
+    if image.format == "MPO":
+        return 1
+    if image.format == "GIF":
+        frame_count = container.gif_layout(data, max_frames).frames
+    elif image.format == "TIFF":
+        frame_count = container.tiff_page_count(data, max_frames + 1)
+    else:
+        try:
+            frame_count = int(getattr(image, "n_frames", 1))
+        except Exception:
+            frame_count = 1  # a damaged later frame must not cost the first one
+    if frame_count > max_frames:
+        raise ImageTooLargeError(f"The file holds more than {max_frames} frames or pages; "
+                                 f"the limit is {max_frames}.")
+    return max(frame_count, 1)
+
+
+def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> str:
+    limit = f"; the limit is {_megapixels(max_pixels)}"
     if size is None:
         return f"The image has too many pixels to decode safely{limit}. Resize it and try again."
     width, height = size
@@ -181,17 +362,8 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:.3g} MB" if size >= 100_000 else f"{size:,} bytes"
 
 
-def _first_frame(image: Image.Image, notes: list[str]) -> int:
-    """The frame count; the image is left on its first frame, with a note when there are more."""
-    if image.format == "MPO":
-        # A multi-picture JPEG's extra images are previews, depth or HDR gain maps of the one
-        # photo, not frames of it.
-        return 1
-    try:
-        frame_count = int(getattr(image, "n_frames", 1))
-    except Exception:
-        # A damaged later frame must not cost the first one, which is all we use.
-        frame_count = 1
+def _first_frame(image: Image.Image, frame_count: int, notes: list[str]) -> None:
+    """Leave the image on its first frame, with a note when the file holds more."""
     try:
         image.seek(0)
     except Exception as exc:
@@ -204,14 +376,14 @@ def _first_frame(image: Image.Image, notes: list[str]) -> int:
             notes.append("multi-page TIFF: first page used")
         else:
             notes.append(f"the file holds {frame_count} images: the first one was used")
-    return frame_count
 
 
 def _load_pixels(image: Image.Image, max_pixels: int | None) -> None:
     try:
         image.load()
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(_too_many_pixels(None, max_pixels)) from exc
+        raise ImageTooLargeError(_too_many_pixels(None, _effective_pixel_limit(max_pixels))
+                                 ) from exc
     except MemoryError as exc:
         raise ImageTooLargeError("Not enough memory to decode this image") from exc
     except Exception as exc:
@@ -220,39 +392,92 @@ def _load_pixels(image: Image.Image, max_pixels: int | None) -> None:
     _check_pixels(image.size, max_pixels)
 
 
-def _apply_orientation(image: Image.Image, notes: list[str]) -> Image.Image:
-    """Rotate/flip as the EXIF orientation says; a damaged or absurd tag is ignored, noted."""
-    try:
-        orientation = image.getexif().get(ExifTags.Base.Orientation)
-    except Exception:
+def _bounded_decode(image: Image.Image, image_end: int | None, decode_pixels: int,
+                    max_pixels: int | None) -> None:
+    """Decode as much as memory allows, to find truncated or corrupt data (see probe_image)."""
+    width, height = image.size
+    if image.format in _JPEG_FORMATS:
+        if image.info.get("progressive") and width * height > decode_pixels:
+            if image_end is None:
+                raise ImageDecodeError(_TRUNCATED)
+            return
+        image.draft(None, (max(1, width // 8), max(1, height // 8)))
+    elif width * height > decode_pixels:
+        if image.format == "PNG":
+            try:
+                image.verify()
+            except Exception as exc:
+                raise ImageDecodeError(_TRUNCATED) from exc
+        return
+    _load_pixels(image, max_pixels)
+
+
+def _orientation(image: Image.Image, data: bytes, notes: list[str]) -> int | None:
+    """The EXIF orientation to apply (2-8), or None; a damaged block or an absurd value is
+    ignored, with a note. The EXIF is read here rather than by Pillow's getexif(), whose only
+    sign of damage is a warning (warnings cannot be caught per thread), and which would decode
+    a whole PNG to find an eXIf chunk after the pixels."""
+    reading = _exif_reading(image, data)
+    if reading is None:
+        return None
+    if reading.damaged:
         notes.append(_CORRUPT_EXIF_NOTE)
-        return image
+    orientation = reading.value
+    if orientation is None:
+        orientation = _xmp_orientation(image.info)
     if orientation is None or orientation == 1:
-        return image
+        return None
     if not isinstance(orientation, int) or not 2 <= orientation <= 8:
         notes.append(f"the EXIF orientation value {orientation!r} is not valid and was ignored")
-        return image
-    try:
-        return ImageOps.exif_transpose(image)
-    except Exception:
-        notes.append(_CORRUPT_EXIF_NOTE)
-        return image
+        return None
+    return orientation
 
 
-def _is_exif_warning(message: Warning | str) -> bool:
-    text = str(message)
-    return "EXIF" in text.upper() or "Metadata Warning" in text
+def _exif_reading(image: Image.Image, data: bytes) -> container.ExifOrientation | None:
+    """The EXIF block where Pillow's getexif() would look for it, read; None when absent."""
+    if image.format == "TIFF":
+        return container.tiff_orientation(data)  # the first page's own tags
+    exif = image.info.get("exif")
+    if exif is None and image.format == "PNG":
+        exif = container.png_chunk(data, b"eXIf")
+    raw_profile = image.info.get("Raw profile type exif")
+    if exif is None and isinstance(raw_profile, str):
+        # ImageMagick's hex dump in a PNG text chunk: three header lines, then the hex.
+        try:
+            exif = bytes.fromhex("".join(raw_profile.split("\n")[3:]))
+        except ValueError:
+            return container.ExifOrientation(damaged=True, value=None)
+    if not isinstance(exif, (bytes, bytearray)):
+        return container.ExifOrientation(damaged=False, value=None)
+    return container.exif_orientation(bytes(exif))
 
 
-def _to_rgb_and_alpha(image: Image.Image, notes: list[str]
-                      ) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
+def _xmp_orientation(info: dict[str, object]) -> int | None:
+    """Pillow's fallback when the EXIF has no orientation: tiff:Orientation in the XMP."""
+    for key in ("XML:com.adobe.xmp", "xmp"):
+        xmp = info.get(key)
+        if isinstance(xmp, str):
+            xmp = xmp.encode("utf-8", "replace")
+        if isinstance(xmp, bytes) and xmp:
+            match = re.search(rb'tiff:Orientation(="|>)([0-9])', xmp)
+            return int(match[2]) if match else None
+    return None
+
+
+def _rgb_profile(image: Image.Image, notes: list[str]) -> bytes | None:
+    """The ICC profile, if it describes RGB: a grey or CMYK one would be wrong attached to
+    the RGB pixels we return."""
     icc_profile = image.info.get("icc_profile") or None
-    # Only an RGB profile describes the RGB pixels we return; a grey or CMYK one would be wrong
-    # attached to them.
     if icc_profile is not None and icc_profile[16:20] != b"RGB ":
         if image.mode == "CMYK":
             notes.append("the CMYK colour profile was not applied; colours may differ slightly")
         icc_profile = None
+    return icc_profile
+
+
+def _to_rgb_and_alpha(image: Image.Image, notes: list[str]
+                      ) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
+    icc_profile = _rgb_profile(image, notes)
     has_alpha = image.has_transparency_data
     if image.mode in _WIDE_GREY_MODES or image.mode == "F":
         grey, alpha = _wide_grey_to_8bit(image, has_alpha)

@@ -1,6 +1,8 @@
 """decode_image: every pixel mode and format we accept, EXIF orientation, limits, hostile input.
 
-Warnings are errors in this module: decode_image must not let any of Pillow's escape.
+Warnings are errors in this module, except those the decoder silences for the whole process at
+import (Pillow's, about hostile files): pytest resets the filters for every test, so a fixture
+puts those back, as a web process has them.
 """
 
 from __future__ import annotations
@@ -19,10 +21,21 @@ from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
 from bgremover.engine.errors import EngineError, ImageDecodeError, ImageTooLargeError
-from bgremover.engine.preprocess import SUPPORTED_FORMATS, DecodedImage, decode_image
+from bgremover.engine.preprocess import (
+    PILLOW_MAX_IMAGE_PIXELS,
+    SUPPORTED_FORMATS,
+    DecodedImage,
+    decode_image,
+    ignore_pillow_warnings,
+)
 from tests.fixtures import hostile
 
 pytestmark = pytest.mark.filterwarnings("error")
+
+
+@pytest.fixture(autouse=True)
+def _decoder_warning_filters() -> None:
+    ignore_pillow_warnings()
 
 
 def save(image: Image.Image, fmt: str, **params: object) -> bytes:
@@ -504,15 +517,20 @@ def test_image_exactly_at_the_pixel_limit_is_accepted():
     assert decoded.rgb.shape == (50, 10_000, 3)
 
 
-def test_pillow_global_limit_does_not_override_a_larger_explicit_limit(monkeypatch):
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)
-    data = save(Image.new("RGB", (100, 100), (5, 6, 7)), "PNG")  # 10× Pillow's limit
-    decoded = decode_image(data, max_pixels=50_000)
-    assert decoded.rgb.shape == (100, 100, 3)
-    assert Image.MAX_IMAGE_PIXELS == 1_000  # restored
-    assert decode_image(data, max_pixels=None).rgb.shape == (100, 100, 3)
-    with pytest.raises(ImageTooLargeError, match="100×100 pixels"):
-        decode_image(data, max_pixels=5_000)
+def test_pillow_bomb_limit_is_fixed_and_caps_every_explicit_limit():
+    """Pillow's limit is process-wide: set once at import, never swapped while threads decode.
+    No limit (or a larger one) still stops at Pillow's, with our message, from the header."""
+    assert Image.MAX_IMAGE_PIXELS == PILLOW_MAX_IMAGE_PIXELS is not None
+    small = save(Image.new("RGB", (100, 100), (5, 6, 7)), "PNG")
+    assert decode_image(small, max_pixels=None).rgb.shape == (100, 100, 3)
+    side = 12_000  # 144 MP: above Pillow's limit, below the 2× where Pillow itself refuses
+    huge = hostile.png_from_rows(side, side, bit_depth=1, colour_type=0, level=9,
+                                 rows=(bytes(side // 8) for _ in range(side)))
+    for max_pixels in (None, 10 * PILLOW_MAX_IMAGE_PIXELS):
+        with pytest.raises(ImageTooLargeError,
+                           match=r"12000×12000 pixels \(144 megapixels\); the limit is 128 mega"):
+            decode_image(huge, max_pixels=max_pixels)
+    assert Image.MAX_IMAGE_PIXELS == PILLOW_MAX_IMAGE_PIXELS
 
 
 def test_byte_limit_refuses_bytes_paths_and_file_objects(tmp_path: Path):
