@@ -241,6 +241,13 @@ SESSION_COOKIE_AGE = max(
 PURGE_INTERVAL_S = envint("PURGE_INTERVAL_S", "300")
 # A job running longer than this many seconds ends as failed; 0: no limit.
 JOB_TIME_LIMIT_S = envint("JOB_TIME_LIMIT_S", "600")
+# A job's engine work runs in a child process that is killed past the time limit above or when
+# its memory passes this many MB (0: no memory limit).
+JOB_MEMORY_LIMIT_MB = envint("JOB_MEMORY_LIMIT_MB", "2560")
+# Heavy operations (decoding, inference, rendering) running at once in one server process;
+# a request that finds them all busy waits HEAVY_WAIT_S seconds, then gets 503.
+HEAVY_OPERATIONS = envint("HEAVY_OPERATIONS", str(os.cpu_count() or 2))
+HEAVY_WAIT_S = envint("HEAVY_WAIT_S", "10")
 # Per-owner rate limits, "COUNT/PERIOD" (PERIOD: s, m, h or d, e.g. 10m) or "off". Counted in
 # Django's cache: the default in-memory cache counts per server process.
 RATE_LIMIT_UPLOADS = os.getenv("RATE_LIMIT_UPLOADS", "60/10m")

@@ -13,68 +13,56 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage
 from django.db import transaction
-from PIL import Image as PILImage
 
 from bgremover.engine import pipeline
-from bgremover.engine.compose import Background, subject_box
-from bgremover.engine.encode import FORMATS, encode_image, encode_mask
+from bgremover.engine.compose import Background
+from bgremover.engine.encode import FORMATS
 from bgremover.engine.preprocess import DecodedImage, decode_image
+from bgremover.engine.products import PRODUCT_FILES, Products
 from editor.models import Image, Job, Result, image_folder
 from editor.presets import PRESETS
+from editor.progress import JobGone, ProgressReporter
 
 logger = logging.getLogger(__name__)
 
-# Longest side of the copies the editor previews and the gallery shows.
-PREVIEW_MAX_SIDE = 1600
-THUMB_MAX_SIDE = 360
-
-
-def _shrunk(pixels: np.ndarray, max_side: int) -> np.ndarray:
-    height, width = pixels.shape[:2]
-    scale = max_side / max(height, width)
-    if scale >= 1:
-        return pixels
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(PILImage.fromarray(pixels).resize(size, PILImage.Resampling.LANCZOS))
-
-
-def store_result(job: Job, cutout: pipeline.Cutout, cutout_png: bytes) -> Result:
-    """Save a finished job's files and its Result row."""
-    rgba = cutout.rgba()
-    preview_rgba = _shrunk(rgba, PREVIEW_MAX_SIDE)
-    thumb_rgba = _shrunk(rgba, THUMB_MAX_SIDE)
-    result = Result(
-        job=job,
-        subject_box=list(subject_box(cutout.alpha, 0.0)) if cutout.alpha.any() else [],
-        notes=list(cutout.notes),
-    )
-    files = {
-        "cutout": ("cutout.png", cutout_png),
-        "mask": ("mask.png", encode_mask(cutout.alpha)),
-        "preview_original": (
-            "preview-original.jpg",
-            encode_image(_shrunk(cutout.original, PREVIEW_MAX_SIDE), "jpeg"),
-        ),
-        "preview_cutout": ("preview-cutout.png", encode_image(preview_rgba, "png")),
-        "thumb_original": (
-            "thumb-original.jpg",
-            encode_image(_shrunk(cutout.original, THUMB_MAX_SIDE), "jpeg"),
-        ),
-        "thumb_cutout": ("thumb-cutout.png", encode_image(thumb_rgba, "png")),
-    }
+def store_files(job: Job, products: Products) -> Result:
+    """Copy the files a job's engine process wrote into storage, on an unsaved Result (saved
+    by finish_with_result, so no page ever shows a result whose files are not all there)."""
+    result = Result(job=job, subject_box=products.subject_box, notes=products.notes)
     try:
-        for field, (name, data) in files.items():
-            getattr(result, field).save(name, ContentFile(data), save=False)
-        result.size_bytes = sum(stored.size for stored in result.files())  # editor.quotas
-        result.save()
+        for field, path in products.files.items():
+            with open(path, "rb") as written:
+                getattr(result, field).save(PRODUCT_FILES[field], File(written), save=False)
     except BaseException:
-        # E.g. the image was deleted while the job ran: leave no orphan files behind.
         _delete_files(result)
         raise
     return result
+
+
+def finish_with_result(reporter: ProgressReporter, result: Result) -> None:
+    """Save ``result`` and mark its job done in one transaction, only while the job still
+    runs: a job deleted or ended meanwhile raises JobGone and is never brought back."""
+    job = reporter.job
+    with transaction.atomic():
+        running = Job.objects.select_for_update().filter(pk=job.pk, status=Job.Status.RUNNING)
+        if not running.exists():
+            raise JobGone(str(job.pk))
+        result.size_bytes = sum(stored.size for stored in result.files())  # editor.quotas
+        result.save()
+        reporter.succeed()
+
+
+def discard_unfinished(job: Job, result: Result | None) -> None:
+    """Remove what an unfinished job stored: its result's files (and row, if saved), and the
+    image's whole folder when the image itself was deleted meanwhile."""
+    if result is not None:
+        delete_result(result)
+    if not Image.objects.filter(pk=job.image_id).exists():
+        _delete_folder(job.image.original.storage or default_storage, image_folder(job.image_id))
 
 
 def _delete_files(result: Result) -> None:
@@ -148,6 +136,28 @@ def render_download(image: Image, result: Result, choice: dict[str, Any]) -> Dow
     if output == "cutout" and choice["background"] != "transparent":
         suffix = f"{choice['background']}"
     return Download(content, content_type, f"{image.stem}-{suffix}{extension}")
+
+
+def replace_background(image: Image, filename: str, content: bytes) -> bool:
+    """Store ``content`` as the image's custom background, replacing any earlier one; False
+    (and nothing kept) when the image was deleted meanwhile. Only an UPDATE touches the row:
+    saving the stale object would INSERT a deleted image back."""
+    field = image.background.field
+    storage = image.background.storage
+    name = storage.save(field.generate_filename(image, filename), ContentFile(content))
+    with transaction.atomic():
+        row = Image.objects.select_for_update().filter(pk=image.pk)
+        previous = row.values_list("background", flat=True).first()
+        if previous is not None:
+            row.update(background=name, background_bytes=len(content))
+    if previous is None:
+        storage.delete(name)
+        _delete_folder(storage, image_folder(image.id))
+        return False
+    if previous and previous != name:
+        storage.delete(previous)
+    image.background.name, image.background_bytes = name, len(content)
+    return True
 
 
 def _delete_folder(storage: Storage, folder: str) -> None:

@@ -1,42 +1,45 @@
 """The django-tasks entry point: run the engine over one job's image and store the result.
 
 Runs wherever a worker claims the task: a thread inside the web server (embedded default)
-or a ``manage.py db_worker`` process.
+or a ``manage.py db_worker`` process. The engine work itself runs in that thread's engine
+process (editor.engine_process), which is killed past the job's time or memory limit.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 
 from django.conf import settings
 from django.db import transaction
 from django_tasks import task
 
-from bgremover.engine import pipeline
 from bgremover.engine.errors import EngineError
+from bgremover.engine.isolation import WorkerDied, WorkOutOfMemory, WorkTimedOut
+from bgremover.engine.products import RENDER_SHARE, make_products
+from editor.engine_process import engine_worker, product_options
+from editor.heavy import heavy_operation
 from editor.models import Job
-from editor.progress import JobGone, JobTimedOut, ProgressReporter
-from editor.results import delete_result, store_result
+from editor.progress import JobGone, JobTimedOut, ProgressReporter, time_limit_message
+from editor.results import discard_unfinished, finish_with_result, store_files
 
 logger = logging.getLogger(__name__)
-
-# How much of the progress bar each part of a job fills.
-REMOVAL_SHARE = (0.0, 0.86)
-RENDER_SHARE = (0.86, 0.96)
 
 UNEXPECTED_FAILURE = (
     "Something went wrong on our side while processing this image. Please try again; "
     "if it keeps failing, the image may be unusual in a way we do not handle yet."
 )
+WORKER_DIED = (
+    "Processing stopped unexpectedly (the engine process ended). Please try again; if it "
+    "keeps failing, try a smaller image or turn matting off."
+)
 
 
-def removal_options(job: Job | None = None) -> pipeline.RemovalOptions:
-    """The engine options for ``job`` (None: the server's defaults, e.g. for warming up)."""
-    return pipeline.RemovalOptions(
-        model=settings.DEFAULT_MODEL,
-        model_dir=settings.MODEL_DIR,
-        matting=job.matting if job is not None else "auto",
-        max_pixels=settings.MAX_UPLOAD_PIXELS,
+def memory_limit_message(limit_mb: int) -> str:
+    return (
+        f"Processing this image needed more memory than the {limit_mb / 1024:g} GB a job may "
+        "use, and was stopped. Try a smaller image, or turn matting off."
     )
 
 
@@ -49,41 +52,58 @@ def process_job(job_id: str) -> str:
         return "gone"
     if job.finished:
         return job.status
+    # The job stays queued while every heavy-operation slot of this process is busy.
+    with heavy_operation(None):
+        return _run(job)
+
+
+def _run(job: Job) -> str:
     reporter = ProgressReporter(job, time_limit_s=settings.JOB_TIME_LIMIT_S)
+    out_dir = tempfile.mkdtemp(prefix="bgremover-job-")
+    result = None
     try:
         reporter.start()
         with job.image.original.open("rb") as original:
             source = original.read()
-        cutout = pipeline.remove_background(
-            source, removal_options(job), progress=reporter.span(*REMOVAL_SHARE)
-        )
-        cutout_png = pipeline.render(
-            cutout, pipeline.RenderOptions(), progress=reporter.span(*RENDER_SHARE)
+        products = engine_worker().call(
+            make_products,
+            source,
+            product_options(job.matting),
+            out_dir,
+            progress=reporter,
+            time_limit_s=settings.JOB_TIME_LIMIT_S or None,
         )
         reporter("saving", RENDER_SHARE[1])
-        result = store_result(job, cutout, cutout_png)
-        try:
-            reporter.succeed()
-        except JobGone:
-            delete_result(result)
-            raise
+        result = store_files(job, products)
+        finish_with_result(reporter, result)
     except JobGone:
-        logger.info("job %s was deleted or ended elsewhere while it ran", job_id)
+        logger.info("job %s was deleted or ended elsewhere while it ran", job.pk)
+        discard_unfinished(job, result)
         return "gone"
-    except (EngineError, JobTimedOut) as exc:
-        return _fail(reporter, str(exc))
-    except Exception as exc:
+    except (WorkTimedOut, JobTimedOut):
+        return _fail(reporter, result, time_limit_message(settings.JOB_TIME_LIMIT_S))
+    except WorkOutOfMemory:
+        return _fail(reporter, result, memory_limit_message(settings.JOB_MEMORY_LIMIT_MB))
+    except WorkerDied:
+        return _fail(reporter, result, WORKER_DIED)
+    except EngineError as exc:
+        return _fail(reporter, result, str(exc))
+    except Exception:
         if not Job.objects.filter(pk=job.pk).exists():
             # Deleted while it ran, e.g. the result's row lost its job: not an error.
-            logger.info("job %s was deleted while it ran", job_id)
+            logger.info("job %s was deleted while it ran", job.pk)
+            discard_unfinished(job, result)
             return "gone"
-        logger.exception("job %s failed unexpectedly", job_id)
-        _fail(reporter, UNEXPECTED_FAILURE)
-        raise exc
+        logger.exception("job %s failed unexpectedly", job.pk)
+        _fail(reporter, result, UNEXPECTED_FAILURE)
+        raise
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
     return job.status
 
 
-def _fail(reporter: ProgressReporter, reason: str) -> str:
+def _fail(reporter: ProgressReporter, result: object, reason: str) -> str:
+    discard_unfinished(reporter.job, result)
     try:
         reporter.fail(reason)
     except JobGone:
@@ -93,7 +113,6 @@ def _fail(reporter: ProgressReporter, reason: str) -> str:
 
 def enqueue_job(job: Job) -> None:
     """Queue ``job`` once the surrounding transaction commits (so the worker finds its row)."""
-
     def send() -> None:
         result = process_job.enqueue(str(job.id))
         Job.objects.filter(pk=job.pk).update(task_id=str(result.id))

@@ -20,10 +20,9 @@ from django.db import close_old_connections
 from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME
 from django_tasks_db.management.commands.db_worker import Worker
 
-from bgremover.engine import pipeline
+from editor.engine_process import engine_worker
 from editor.progress import bind_server_loop
 from editor.retention import start_periodic_maintenance
-from editor.tasks import removal_options
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +36,9 @@ _start_lock = threading.Lock()
 
 
 def _run_forever(worker: Worker) -> None:
+    # Start this thread's engine process now: it loads the model while the server is idle,
+    # so the first job does not pay for it.
+    engine_worker().start()
     while worker.running:
         try:
             worker.run()
@@ -69,18 +71,7 @@ def start_inprocess_workers(count: int | None = None) -> list[Worker]:
             thread.start()
             _workers.append(worker)
         logger.info("started %d in-process job worker(s)", count)
-        threading.Thread(target=_warm_up_engine, name="engine-warm-up", daemon=True).start()
         return list(_workers)
-
-
-def _warm_up_engine() -> None:
-    """Load the model and compile the engine's kernels while the server is idle; a problem
-    (e.g. no weights yet) is logged here and reported properly by the first job."""
-    try:
-        pipeline.warm_up(removal_options())
-        logger.info("engine ready")
-    except Exception as exc:
-        logger.warning("engine warm-up failed: %s", exc)
 
 
 ASGIApp = Callable[[dict[str, Any], Callable[..., Any], Callable[..., Any]], Awaitable[None]]
