@@ -1,6 +1,6 @@
 """Validation of what people send: uploads (type, size, dimensions) and render choices.
 
-Limits come from settings (MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS); decoding goes through the
+Limits come from settings (MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS); checking goes through the
 engine's decoder, whose error messages are written to be shown as they are.
 """
 
@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from bgremover.engine.errors import ImageDecodeError, ImageTooLargeError
-from bgremover.engine.preprocess import DecodedImage, decode_image
+from bgremover.engine.preprocess import ImageInfo, probe_image
 from editor.models import Job
 from editor.presets import PRESETS
 
@@ -46,7 +46,10 @@ class Rejection:
 
 
 class ImageUploadForm(forms.Form):
-    """One image file. After ``is_valid()``, ``decoded`` holds the decoded picture."""
+    """One image file, checked from its header and a bounded decode (the full decode happens
+    in the job). After ``is_valid()``, ``info`` describes the picture and ``payload`` holds
+    the bytes to store: the file without data trailing the image (e.g. a camera's appended
+    video), so stored size follows the picture."""
 
     file = forms.FileField(
         error_messages={
@@ -55,7 +58,8 @@ class ImageUploadForm(forms.Form):
         }
     )
 
-    decoded: DecodedImage | None = None
+    info: ImageInfo | None = None
+    payload: bytes = b""
     rejection: Rejection | None = None
 
     def clean_file(self) -> UploadedFile:
@@ -67,24 +71,24 @@ class ImageUploadForm(forms.Form):
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             )
         upload.seek(0)
+        data = upload.read(limit + 1)
+        upload.seek(0)
         try:
-            self.decoded = decode_image(
-                upload.read(), max_pixels=settings.MAX_UPLOAD_PIXELS, max_bytes=limit
-            )
+            self.info = probe_image(data, max_pixels=settings.MAX_UPLOAD_PIXELS, max_bytes=limit)
         except ImageTooLargeError as exc:
             return self._reject(f"{upload.name}: {exc}", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
         except ImageDecodeError as exc:
             return self._reject(f"{upload.name}: {exc}", HTTPStatus.UNSUPPORTED_MEDIA_TYPE)
-        finally:
-            upload.seek(0)
+        end = self.info.image_end
+        self.payload = data[:end] if end is not None and end < len(data) else data
         return upload
 
     def storage_name(self, stem: str) -> str:
         """A file name for storage: our own stem and the decoded format's extension (the
         uploaded name is never used for paths)."""
-        assert self.decoded is not None, "call is_valid() first"
-        extension = {"JPEG": "jpg", "MPO": "jpg", "TIFF": "tif"}.get(self.decoded.format)
-        return f"{stem}.{extension or self.decoded.format.lower()}"
+        assert self.info is not None, "call is_valid() first"
+        extension = {"JPEG": "jpg", "MPO": "jpg", "TIFF": "tif"}.get(self.info.format)
+        return f"{stem}.{extension or self.info.format.lower()}"
 
     def _reject(self, message: str, status: HTTPStatus) -> UploadedFile:
         self.rejection = Rejection(message, status)

@@ -8,6 +8,7 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from django.http import (
@@ -33,6 +34,7 @@ from editor.forms import (
     display_name,
     human_bytes,
 )
+from editor.heavy import ServerBusy, busy_response, heavy_operation
 from editor.models import Image, Job
 from editor.ownership import current_owner, owned_image, owned_images, owned_job, request_owner
 from editor.presets import PRESETS
@@ -40,8 +42,7 @@ from editor.progress import job_state
 from editor.quotas import admit_background, admit_rerun, admit_upload, within_quotas
 from editor.ratelimit import limit, rate_limited
 from editor.request_limits import max_request_bytes, too_large_message
-from editor.results import delete_image, render_download
-from editor.retention import after_download, ephemeral
+from editor.results import delete_image, render_download, replace_background
 from editor.tasks import enqueue_job
 
 # A request body Django cannot parse as a form (broken multipart, too many parts or fields).
@@ -96,31 +97,33 @@ def upload(request: HttpRequest) -> JsonResponse:
         return _error(too_large_message(), HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     try:
         form = ImageUploadForm(request.POST, request.FILES)
+        with heavy_operation(settings.HEAVY_WAIT_S):
+            valid = form.is_valid()
     except UNREADABLE_REQUEST:
         return _error(MALFORMED_UPLOAD, HTTPStatus.BAD_REQUEST)
-    if not form.is_valid():
+    except ServerBusy:
+        return busy_response()
+    if not valid:
         rejection = form.first_error()
         return _error(rejection.message, rejection.status)
-    upload_file = form.cleaned_data["file"]
-    decoded = form.decoded
-    assert decoded is not None  # set by a successful clean_file
-    height, width = decoded.rgb.shape[:2]
+    upload_file, info = form.cleaned_data["file"], form.info
+    assert info is not None  # set by a successful clean_file
     with transaction.atomic():
-        admit_upload(request, upload_file.size or 0, width * height)  # before storing
+        admit_upload(request, len(form.payload), info.width * info.height)  # before storing
         image = Image(
             owner=request_owner(request),
             original_name=display_name(upload_file.name),
-            size_bytes=upload_file.size or 0,
-            format=decoded.format,
-            width=width,
-            height=height,
+            size_bytes=len(form.payload),
+            format=info.format,
+            width=info.width,
+            height=info.height,
         )
-        image.original.save(form.storage_name("original"), upload_file, save=False)
+        image.original.save(form.storage_name("original"), ContentFile(form.payload), save=False)
         image.save()
         job = Job.objects.create(image=image)
         enqueue_job(job)
     return JsonResponse(
-        {"image": str(image.id), "notes": list(decoded.notes), **job_state(job)},
+        {"image": str(image.id), "notes": list(info.notes), **job_state(job)},
         status=HTTPStatus.CREATED,
     )
 
@@ -176,7 +179,6 @@ def image_page(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
             "colors": SWATCHES,
             "matting_choices": Job.Matting.choices,
             "editor_config": config,
-            "deleted_on_download": ephemeral(),
         },
     )
 
@@ -195,6 +197,10 @@ def rerun(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse:
     if not form.is_valid():
         return _error("Matting must be auto, on or off.", HTTPStatus.BAD_REQUEST)
     with transaction.atomic():
+        # Locked (SQLite: the transaction's write lock; PostgreSQL: the row), so a delete
+        # cannot slip in before the job row refers to the image.
+        if not Image.objects.select_for_update().filter(pk=image.pk).exists():
+            raise Http404("No such image")
         admit_rerun(image)
         job = Job.objects.create(image=image, matting=form.cleaned_data["matting"])
         enqueue_job(job)
@@ -232,15 +238,17 @@ def upload_background(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse
     image = owned_image(request, image_id)
     try:
         form = BackgroundUploadForm(request.POST, request.FILES)
+        with heavy_operation(settings.HEAVY_WAIT_S):
+            valid = form.is_valid()
     except UNREADABLE_REQUEST:
         return _error(MALFORMED_UPLOAD, HTTPStatus.BAD_REQUEST)
-    if not form.is_valid():
+    except ServerBusy:
+        return busy_response()
+    if not valid:
         return _error(form.first_error().message, HTTPStatus.BAD_REQUEST)
-    admit_background(image, form.cleaned_data["file"].size or 0)
-    if image.background:
-        image.background.delete(save=False)
-    image.background_bytes = form.cleaned_data["file"].size or 0
-    image.background.save(form.storage_name("background"), form.cleaned_data["file"], save=True)
+    admit_background(image, len(form.payload))
+    if not replace_background(image, form.storage_name("background"), form.payload):
+        raise Http404("No such image")  # deleted meanwhile: nothing was kept
     url = reverse("editor:image-file", args=[image.id, "background"])
     return JsonResponse({"url": f"{url}?v={uuid.uuid4().hex[:8]}"}, status=HTTPStatus.CREATED)
 
@@ -265,10 +273,12 @@ def download(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
     if limited is not None:
         return limited
     try:
-        rendered = render_download(image, result, form.cleaned_data)
+        with heavy_operation(settings.HEAVY_WAIT_S):
+            rendered = render_download(image, result, form.cleaned_data)
+    except ServerBusy:
+        return busy_response()
     except (EngineError, LookupError) as exc:
         return _error(str(exc), HTTPStatus.BAD_REQUEST)
-    after_download(image)
     return _attachment(rendered.content, rendered.content_type, rendered.filename)
 
 
@@ -320,11 +330,4 @@ def job_file(request: HttpRequest, job_id: uuid.UUID, name: str) -> HttpResponse
     limited = limit(request, "downloads")
     if limited is not None:
         return limited
-    filename = f"{job.image.stem}-{name}.png"
-    if not ephemeral():
-        return _serve(field_file, filename)
-    # Nothing is kept after a download: read the file, then delete the image.
-    with field_file.open("rb") as stored:
-        content = stored.read()
-    after_download(job.image)
-    return _attachment(content, "image/png", filename)
+    return _serve(field_file, f"{job.image.stem}-{name}.png")
