@@ -6,9 +6,10 @@ Every image stores its own ``expires_at`` (set at upload from settings.RETENTION
 expired sessions and old task records. Both run from ``manage.py purge_expired`` and from
 the periodic thread each server process starts (``start_periodic_maintenance``).
 
-RETENTION_HOURS = 0 keeps nothing longer than needed: an image is deleted as soon as its
-owner downloads a result, and otherwise RETENTION_IDLE_MINUTES after the owner's last request
-(every request from the owner moves the expiry of all their images forward).
+RETENTION_HOURS = 0 keeps nothing longer than needed: an image is deleted
+RETENTION_IDLE_MINUTES after the owner's last request (every request from the owner moves the
+expiry of all their images forward). No GET deletes anything: a link preview, a prefetch or a
+crawler must not be able to destroy what someone is still working on.
 
 Purging is idempotent and safe while a job for the same image runs: rows go first, so the
 job's next progress write finds its row gone and the job stops without storing anything.
@@ -55,14 +56,6 @@ def keep_alive(owner: str) -> bool:
         expires_at=target
     )
     return moved > 0
-
-
-def after_download(image: Image) -> bool:
-    """With RETENTION_HOURS = 0, a downloaded image is deleted at once; says whether it was."""
-    if not ephemeral():
-        return False
-    delete_image(image)
-    return True
 
 
 @dataclass

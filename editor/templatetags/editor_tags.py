@@ -17,7 +17,4 @@ def retention_policy() -> str:
     """When uploads are deleted, as a phrase: "deleted automatically 24 hours after upload"."""
     if settings.RETENTION_HOURS > 0:
         return f"deleted automatically {settings.RETENTION_HOURS} hours after upload"
-    return (
-        "deleted as soon as you download a result, or "
-        f"{settings.RETENTION_IDLE_MINUTES} minutes after you leave"
-    )
+    return f"deleted {settings.RETENTION_IDLE_MINUTES} minutes after you leave"
