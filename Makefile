@@ -10,7 +10,7 @@ export BGREMOVER_SHARED ?= $(abspath ../shared)
 # A development checkout uses the shared reference weights unless told otherwise.
 export BGREMOVER_MODEL_DIR ?= $(if $(wildcard $(BGREMOVER_SHARED)/models/*.pth),$(BGREMOVER_SHARED)/models,)
 
-.PHONY: install run test lint bench browser-deps
+.PHONY: install run test lint bench stress browser-deps
 
 $(PY):
 	python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
@@ -54,6 +54,11 @@ $(REMBG_VENV)/.installed:
 
 bench: $(BENCH_VENV)/.installed $(REMBG_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench.run --rembg-cli $(abspath $(REMBG_VENV))/bin/rembg $(BENCH_ARGS)
+
+# Hostile load against a real Daphne server on loopback (bench/README.md, "make stress").
+# STRESS_ARGS is passed to bench.stress (e.g. --only burst,tiff, --repo ../other-checkout).
+stress: install
+	$(VENV)/bin/python -m bench.stress $(STRESS_ARGS)
 
 test: install browser-deps
 	$(VENV)/bin/ruff check .
