@@ -10,6 +10,12 @@ bounded in memory; decode_image decodes the first frame in full.
 Decodes may run at once in threads of one process, so nothing here swaps process-wide state:
 Pillow's bomb limit is fixed once at import, its warnings are silenced by filters installed
 once (not caught per decode), and damaged EXIF is found by reading the EXIF block itself.
+
+Several decodes may also share a server's memory, so a decode holds as few full copies of the
+pixels as it can: Pillow's own (4 bytes a pixel, RGB too) and the arrays it returns (3, or 4
+with alpha), the pixels leaving Pillow a band of rows at a time. The file's bytes are let go
+before the pixels are decoded (unless the caller holds them) and the EXIF turn is made on our
+arrays once Pillow's are gone. Peak for a 49 MP JPEG or RGB PNG: 7.1 bytes a pixel; RGBA 8.1.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import cv2
 import numpy as np
 import pillow_heif
 from PIL import Image, PngImagePlugin
@@ -77,15 +84,10 @@ _CORRUPT_EXIF_NOTE = "the photo's EXIF metadata is damaged and was ignored"
 _WIDE_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _JPEG_FORMATS = ("JPEG", "MPO")
 _SWAPS_SIDES = frozenset({5, 6, 7, 8})  # orientations that turn the image by 90°
-_TRANSPOSITIONS = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
+# Pixels leave Pillow a band of rows at a time, straight into the arrays decode_image returns:
+# Pillow holds 4 bytes a pixel even for RGB, and a whole-image convert() or tobytes() would
+# put one or two more full copies beside it. A band is this many bytes of Pillow's pixels.
+_BAND_BYTES = 1 << 20
 Source = bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO
 
 
@@ -119,12 +121,21 @@ class _Limits:
     trailing_bytes: int
 
 
+@dataclass(frozen=True)
+class _FileExif:
+    """What the EXIF orientation needs from the file's bytes, taken before the pixels are
+    decoded so that the bytes need not stay in memory beside them."""
+
+    tiff: container.ExifOrientation | None = None  # a TIFF's first page's own tags
+    png_chunk: bytes | None = None  # a PNG's eXIf chunk, wherever it lies
+
+
 @dataclass
 class _Opened:
-    """An image opened from its header, with the whole file and what its structure told."""
+    """An image opened from its header, with what the file's structure told."""
 
     image: Image.Image
-    data: bytes
+    file_exif: _FileExif
     frame_count: int
     image_end: int | None
     notes: list[str]
@@ -141,18 +152,24 @@ def decode_image(source: Source, *,
     ``source`` is the file's bytes, a path, or a binary file object (read from its start).
     The pixel limit is checked from the header before any pixel data is decoded; with
     ``max_pixels=None`` Pillow's fixed limit (PILLOW_MAX_IMAGE_PIXELS) still applies.
+    The arrays returned are C-contiguous, writable and owned by nobody else.
     """
     limits = _Limits(max_pixels, max_frames, max_icc_bytes, max_trailing_bytes)
     with ExitStack() as cleanup:
         opened = _open_checked(source, max_bytes, limits, cleanup)
         image, notes = opened.image, opened.notes
         _load_pixels(image, max_pixels)
-        orientation = _orientation(image, opened.data, notes)
-        if orientation in _TRANSPOSITIONS:
-            image = image.transpose(_TRANSPOSITIONS[orientation])
-        rgb, alpha, icc_profile = _to_rgb_and_alpha(image, notes)
-        return DecodedImage(rgb=rgb, alpha=alpha, icc_profile=icc_profile,
-                            format=opened.image.format or "unknown",
+        orientation = _orientation(image, opened.file_exif, notes)
+        icc_profile = _rgb_profile(image, notes)
+        colour, alpha = _pixels_out(image)
+        image.close()  # Pillow's copy of the pixels goes before any turn copies ours
+        colour = _oriented(colour, orientation)
+        if alpha is not None:
+            alpha = _oriented(alpha, orientation)
+        if colour.ndim == 2:
+            colour = np.repeat(colour[:, :, None], 3, axis=2)
+        return DecodedImage(rgb=colour, alpha=alpha, icc_profile=icc_profile,
+                            format=image.format or "unknown",
                             frame_count=opened.frame_count, notes=notes)
 
 
@@ -176,7 +193,7 @@ def probe_image(source: Source, *,
     with ExitStack() as cleanup:
         opened = _open_checked(source, max_bytes, limits, cleanup)
         image, notes = opened.image, opened.notes
-        orientation = _orientation(image, opened.data, notes)
+        orientation = _orientation(image, opened.file_exif, notes)
         _rgb_profile(image, notes)
         width, height = image.size
         _bounded_decode(image, opened.image_end, decode_pixels, max_pixels)
@@ -192,7 +209,8 @@ def probe_image(source: Source, *,
 def _open_checked(source: Source, max_bytes: int | None, limits: _Limits,
                   cleanup: ExitStack) -> _Opened:
     """Open from the header and run every check that needs no pixels; the image is left on
-    its first frame, with the frame note when there are more."""
+    its first frame, with the frame note when there are more. The whole file is read for the
+    structure walks and let go on return (unless the caller holds it)."""
     stream = _open_stream(source, max_bytes, cleanup)
     image = _open_image(stream, limits.pixels)
     cleanup.callback(image.close)
@@ -206,14 +224,16 @@ def _open_checked(source: Source, max_bytes: int | None, limits: _Limits,
         _check_trailing_bytes(len(data), image_end, limits.trailing_bytes)
     notes: list[str] = []
     _first_frame(image, frame_count, notes)
-    return _Opened(image, data, frame_count, image_end, notes)
+    return _Opened(image, _file_exif(image, data), frame_count, image_end, notes)
 
 
 def _open_stream(source: Source, max_bytes: int | None, cleanup: ExitStack) -> BinaryIO:
     """A seekable binary stream over the whole input, after the empty and byte-size checks."""
     if isinstance(source, (bytes, bytearray, memoryview)):
+        # BytesIO shares a bytes object until something writes or exports its buffer:
+        # getbuffer() would copy the whole file.
         stream: BinaryIO = io.BytesIO(source)
-        size = len(stream.getbuffer())
+        size = memoryview(source).nbytes
     elif isinstance(source, (str, os.PathLike)):
         try:
             stream = cleanup.enter_context(open(source, "rb"))
@@ -412,12 +432,12 @@ def _bounded_decode(image: Image.Image, image_end: int | None, decode_pixels: in
     _load_pixels(image, max_pixels)
 
 
-def _orientation(image: Image.Image, data: bytes, notes: list[str]) -> int | None:
+def _orientation(image: Image.Image, file_exif: _FileExif, notes: list[str]) -> int | None:
     """The EXIF orientation to apply (2-8), or None; a damaged block or an absurd value is
     ignored, with a note. The EXIF is read here rather than by Pillow's getexif(), whose only
     sign of damage is a warning (warnings cannot be caught per thread), and which would decode
     a whole PNG to find an eXIf chunk after the pixels."""
-    reading = _exif_reading(image, data)
+    reading = _exif_reading(image, file_exif)
     if reading is None:
         return None
     if reading.damaged:
@@ -433,13 +453,22 @@ def _orientation(image: Image.Image, data: bytes, notes: list[str]) -> int | Non
     return orientation
 
 
-def _exif_reading(image: Image.Image, data: bytes) -> container.ExifOrientation | None:
-    """The EXIF block where Pillow's getexif() would look for it, read; None when absent."""
+def _file_exif(image: Image.Image, data: bytes) -> _FileExif:
     if image.format == "TIFF":
-        return container.tiff_orientation(data)  # the first page's own tags
+        return _FileExif(tiff=container.tiff_orientation(data))
+    if image.format == "PNG":
+        return _FileExif(png_chunk=container.png_chunk(data, b"eXIf"))
+    return _FileExif()
+
+
+def _exif_reading(image: Image.Image, file_exif: _FileExif
+                  ) -> container.ExifOrientation | None:
+    """The EXIF block where Pillow's getexif() would look for it, read; None when absent."""
+    if file_exif.tiff is not None:
+        return file_exif.tiff
     exif = image.info.get("exif")
     if exif is None and image.format == "PNG":
-        exif = container.png_chunk(data, b"eXIf")
+        exif = file_exif.png_chunk
     raw_profile = image.info.get("Raw profile type exif")
     if exif is None and isinstance(raw_profile, str):
         # ImageMagick's hex dump in a PNG text chunk: three header lines, then the hex.
@@ -475,21 +504,39 @@ def _rgb_profile(image: Image.Image, notes: list[str]) -> bytes | None:
     return icc_profile
 
 
-def _to_rgb_and_alpha(image: Image.Image, notes: list[str]
-                      ) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
-    icc_profile = _rgb_profile(image, notes)
+def _pixels_out(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """The decoded pixels as our own arrays: H×W×3 RGB (or H×W grey, for the wide grey modes)
+    and H×W alpha when the image has transparency. Converted band by band (see _BAND_BYTES);
+    Pillow's conversions work pixel by pixel, so bands give what a whole convert() gives."""
     has_alpha = image.has_transparency_data
     if image.mode in _WIDE_GREY_MODES or image.mode == "F":
-        grey, alpha = _wide_grey_to_8bit(image, has_alpha)
-        return np.repeat(grey[:, :, None], 3, axis=2), alpha, icc_profile
-    try:
-        converted = image.convert("RGBA" if has_alpha else "RGB")
-    except (ValueError, OSError) as exc:
-        raise ImageDecodeError(f"Unsupported pixel format ({image.mode})") from exc
-    pixels = np.asarray(converted)
-    if has_alpha:
-        return np.ascontiguousarray(pixels[:, :, :3]), pixels[:, :, 3].copy(), icc_profile
-    return pixels.copy(), None, icc_profile
+        return _wide_grey_to_8bit(image, has_alpha)
+    mode = "RGBA" if has_alpha else "RGB"
+    width, height = image.size
+    rgb = np.empty((height, width, 3), np.uint8)
+    alpha = np.empty((height, width), np.uint8) if has_alpha else None
+    for rows, band in _bands(image):
+        if band.mode != mode:
+            try:
+                band = band.convert(mode)
+            except (ValueError, OSError) as exc:
+                raise ImageDecodeError(f"Unsupported pixel format ({image.mode})") from exc
+        pixels = np.asarray(band)
+        if alpha is None:
+            rgb[rows] = pixels
+        else:
+            rgb[rows] = pixels[:, :, :3]
+            alpha[rows] = pixels[:, :, 3]
+    return rgb, alpha
+
+
+def _bands(image: Image.Image) -> Iterator[tuple[slice, Image.Image]]:
+    """(rows, a copy of those rows) from top to bottom, each about _BAND_BYTES of pixels."""
+    width, height = image.size
+    step = max(1, _BAND_BYTES // max(1, 4 * width))
+    for top in range(0, height, step):
+        bottom = min(top + step, height)
+        yield slice(top, bottom), image.crop((0, top, width, bottom))
 
 
 def _wide_grey_to_8bit(image: Image.Image, has_alpha: bool
@@ -497,19 +544,53 @@ def _wide_grey_to_8bit(image: Image.Image, has_alpha: bool
     """16-bit and 32-bit integer greys keep their top byte (65535 → 255, 256 → 1): Pillow's
     own convert("L") clips them to 255 instead. "I" is read as 16-bit, as 16-bit PNG/TIFF
     usually arrive. Floats in 0..1 are scaled to 0..255; other float ranges are clipped."""
-    values = np.asarray(image)
-    if image.mode == "F":
-        values = np.nan_to_num(values.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
-        if values.size and values.min() >= 0.0 and values.max() <= 1.0:
-            values = values * 255.0
-        grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
-    else:
-        grey = (np.clip(values.astype(np.int64), 0, 65_535) >> 8).astype(np.uint8)
-    alpha = None
-    if has_alpha:
-        transparent_value = image.info.get("transparency")
-        alpha = np.where(values == transparent_value, 0, 255).astype(np.uint8)
+    width, height = image.size
+    grey = np.empty((height, width), np.uint8)
+    alpha = np.empty((height, width), np.uint8) if has_alpha else None
+    transparent_value = image.info.get("transparency")
+    scale = image.mode == "F" and height * width > 0 and all(
+        _within_unit_range(_finite_floats(band)) for _, band in _bands(image))
+    for rows, band in _bands(image):
+        if image.mode == "F":
+            values = _finite_floats(band)
+            if scale:
+                values = values * 255.0
+            grey[rows] = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        else:
+            values = np.asarray(band)
+            grey[rows] = (np.clip(values.astype(np.int64), 0, 65_535) >> 8).astype(np.uint8)
+        if alpha is not None:
+            alpha[rows] = np.where(values == transparent_value, 0, 255).astype(np.uint8)
     return grey, alpha
+
+
+def _finite_floats(band: Image.Image) -> np.ndarray:
+    return np.nan_to_num(np.asarray(band).astype(np.float32), nan=0.0, posinf=255.0,
+                         neginf=0.0)
+
+
+def _within_unit_range(values: np.ndarray) -> bool:
+    return bool(values.min() >= 0.0 and values.max() <= 1.0)
+
+
+def _oriented(pixels: np.ndarray, orientation: int | None) -> np.ndarray:
+    """``pixels`` turned or mirrored for the EXIF orientation (2-8) as Pillow's transpose
+    would, with one new array beside the old."""
+    if orientation == 2:
+        return cv2.flip(pixels, 1)
+    if orientation == 3:
+        return cv2.rotate(pixels, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(pixels, 0)
+    if orientation == 5:
+        return cv2.transpose(pixels)
+    if orientation == 6:
+        return cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return np.ascontiguousarray(np.swapaxes(pixels[::-1, ::-1], 0, 1))
+    if orientation == 8:
+        return cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return pixels
 
 
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
