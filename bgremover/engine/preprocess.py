@@ -1,11 +1,12 @@
-"""Stage "decoding": turn an uploaded file into 8-bit RGB (+ alpha) arrays for the network.
+"""Stage "decoding": turn an uploaded file into 8-bit RGB (+ alpha) arrays.
 
 Everything Pillow raises while reading untrusted input ends here as ImageDecodeError /
 ImageTooLargeError with a message meant for people. Before any pixel is decoded the header and
 the file's structure are checked: the canvas against the pixel limit, the frame or page count,
 the embedded colour profile's size and the bytes after the end of the image (container.py
-finds those without decoding). probe_image runs the same checks for an upload plus a decode
-bounded in memory; decode_image decodes the first frame in full.
+finds those without decoding; sniff.py names what a file that is no image looks like).
+probe_image runs the same checks for an upload plus a decode bounded in memory; decode_image
+decodes the first frame in full and hands the pixels to pixels.py.
 
 Decodes may run at once in threads of one process, so nothing here swaps process-wide state:
 Pillow's bomb limit is fixed once at import, its warnings are silenced by filters installed
@@ -13,30 +14,26 @@ once (not caught per decode), and damaged EXIF is found by reading the EXIF bloc
 
 Several decodes may also share a server's memory, so a decode holds as few full copies of the
 pixels as it can: Pillow's own (4 bytes a pixel, RGB too) and the arrays it returns (3, or 4
-with alpha), the pixels leaving Pillow a band of rows at a time. The file's bytes are let go
-before the pixels are decoded (unless the caller holds them) and the EXIF turn is made on our
-arrays once Pillow's are gone. Peak for a 49 MP JPEG or RGB PNG: 7.1 bytes a pixel; RGBA 8.1.
+with alpha; pixels.py). The file's bytes are let go before the pixels are decoded (unless the
+caller holds them). Peak for a 49 MP JPEG or RGB PNG: 7.1 bytes a pixel; RGBA 8.1.
 """
 
 from __future__ import annotations
 
-import codecs
 import io
 import logging
 import os
 import re
 import warnings
-from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-import cv2
 import numpy as np
 import pillow_heif
 from PIL import Image, PngImagePlugin
 
-from bgremover.engine import container
+from bgremover.engine import container, pixels, sniff
 from bgremover.engine.errors import ImageDecodeError, ImageTooLargeError
 
 pillow_heif.register_heif_opener()
@@ -81,13 +78,8 @@ _SUPPORTED_FOR_PEOPLE = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF" + (
 
 _TRUNCATED = "The image file is truncated or corrupt"
 _CORRUPT_EXIF_NOTE = "the photo's EXIF metadata is damaged and was ignored"
-_WIDE_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 _JPEG_FORMATS = ("JPEG", "MPO")
 _SWAPS_SIDES = frozenset({5, 6, 7, 8})  # orientations that turn the image by 90°
-# Pixels leave Pillow a band of rows at a time, straight into the arrays decode_image returns:
-# Pillow holds 4 bytes a pixel even for RGB, and a whole-image convert() or tobytes() would
-# put one or two more full copies beside it. A band is this many bytes of Pillow's pixels.
-_BAND_BYTES = 1 << 20
 Source = bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO
 
 
@@ -161,14 +153,8 @@ def decode_image(source: Source, *,
         _load_pixels(image, max_pixels)
         orientation = _orientation(image, opened.file_exif, notes)
         icc_profile = _rgb_profile(image, notes)
-        colour, alpha = _pixels_out(image)
-        image.close()  # Pillow's copy of the pixels goes before any turn copies ours
-        colour = _oriented(colour, orientation)
-        if alpha is not None:
-            alpha = _oriented(alpha, orientation)
-        if colour.ndim == 2:
-            colour = np.repeat(colour[:, :, None], 3, axis=2)
-        return DecodedImage(rgb=colour, alpha=alpha, icc_profile=icc_profile,
+        rgb, alpha = pixels.take(image, orientation)  # closes the image
+        return DecodedImage(rgb=rgb, alpha=alpha, icc_profile=icc_profile,
                             format=image.format or "unknown",
                             frame_count=opened.frame_count, notes=notes)
 
@@ -504,182 +490,10 @@ def _rgb_profile(image: Image.Image, notes: list[str]) -> bytes | None:
     return icc_profile
 
 
-def _pixels_out(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """The decoded pixels as our own arrays: H×W×3 RGB (or H×W grey, for the wide grey modes)
-    and H×W alpha when the image has transparency. Converted band by band (see _BAND_BYTES);
-    Pillow's conversions work pixel by pixel, so bands give what a whole convert() gives."""
-    has_alpha = image.has_transparency_data
-    if image.mode in _WIDE_GREY_MODES or image.mode == "F":
-        return _wide_grey_to_8bit(image, has_alpha)
-    mode = "RGBA" if has_alpha else "RGB"
-    width, height = image.size
-    rgb = np.empty((height, width, 3), np.uint8)
-    alpha = np.empty((height, width), np.uint8) if has_alpha else None
-    for rows, band in _bands(image):
-        if band.mode != mode:
-            try:
-                band = band.convert(mode)
-            except (ValueError, OSError) as exc:
-                raise ImageDecodeError(f"Unsupported pixel format ({image.mode})") from exc
-        pixels = np.asarray(band)
-        if alpha is None:
-            rgb[rows] = pixels
-        else:
-            rgb[rows] = pixels[:, :, :3]
-            alpha[rows] = pixels[:, :, 3]
-    return rgb, alpha
-
-
-def _bands(image: Image.Image) -> Iterator[tuple[slice, Image.Image]]:
-    """(rows, a copy of those rows) from top to bottom, each about _BAND_BYTES of pixels."""
-    width, height = image.size
-    step = max(1, _BAND_BYTES // max(1, 4 * width))
-    for top in range(0, height, step):
-        bottom = min(top + step, height)
-        yield slice(top, bottom), image.crop((0, top, width, bottom))
-
-
-def _wide_grey_to_8bit(image: Image.Image, has_alpha: bool
-                       ) -> tuple[np.ndarray, np.ndarray | None]:
-    """16-bit and 32-bit integer greys keep their top byte (65535 → 255, 256 → 1): Pillow's
-    own convert("L") clips them to 255 instead. "I" is read as 16-bit, as 16-bit PNG/TIFF
-    usually arrive. Floats in 0..1 are scaled to 0..255; other float ranges are clipped."""
-    width, height = image.size
-    grey = np.empty((height, width), np.uint8)
-    alpha = np.empty((height, width), np.uint8) if has_alpha else None
-    transparent_value = image.info.get("transparency")
-    scale = image.mode == "F" and height * width > 0 and all(
-        _within_unit_range(_finite_floats(band)) for _, band in _bands(image))
-    for rows, band in _bands(image):
-        if image.mode == "F":
-            values = _finite_floats(band)
-            if scale:
-                values = values * 255.0
-            grey[rows] = np.clip(np.rint(values), 0, 255).astype(np.uint8)
-        else:
-            values = np.asarray(band)
-            grey[rows] = (np.clip(values.astype(np.int64), 0, 65_535) >> 8).astype(np.uint8)
-        if alpha is not None:
-            alpha[rows] = np.where(values == transparent_value, 0, 255).astype(np.uint8)
-    return grey, alpha
-
-
-def _finite_floats(band: Image.Image) -> np.ndarray:
-    return np.nan_to_num(np.asarray(band).astype(np.float32), nan=0.0, posinf=255.0,
-                         neginf=0.0)
-
-
-def _within_unit_range(values: np.ndarray) -> bool:
-    return bool(values.min() >= 0.0 and values.max() <= 1.0)
-
-
-def _oriented(pixels: np.ndarray, orientation: int | None) -> np.ndarray:
-    """``pixels`` turned or mirrored for the EXIF orientation (2-8) as Pillow's transpose
-    would, with one new array beside the old."""
-    if orientation == 2:
-        return cv2.flip(pixels, 1)
-    if orientation == 3:
-        return cv2.rotate(pixels, cv2.ROTATE_180)
-    if orientation == 4:
-        return cv2.flip(pixels, 0)
-    if orientation == 5:
-        return cv2.transpose(pixels)
-    if orientation == 6:
-        return cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE)
-    if orientation == 7:
-        return np.ascontiguousarray(np.swapaxes(pixels[::-1, ::-1], 0, 1))
-    if orientation == 8:
-        return cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE)
-    return pixels
-
-
-_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"%PDF", "PDF document"),
-    (b"PK\x03\x04", "ZIP archive or Office document"),
-    (b"\x1f\x8b", "gzip archive"),
-    (b"Rar!", "RAR archive"),
-    (b"7z\xbc\xaf", "7-Zip archive"),
-    (b"8BPS", "Photoshop document"),
-    (b"\x00\x00\x01\x00", "Windows icon"),
-    (b"\x7fELF", "program"),
-    (b"MZ", "Windows program"),
-    (b"ID3", "MP3 audio"),
-    (b"OggS", "Ogg audio or video"),
-    (b"\x1aE\xdf\xa3", "Matroska/WebM video"),
-)
-# Signatures of the formats we read: such a file that Pillow still cannot open is broken.
-_OUR_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"II*\x00", b"MM\x00*")
-_HEIF_BRANDS = (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis", b"avif", b"avis")
-
-
 def _not_an_image(stream: BinaryIO) -> str:
+    """Why Pillow could not open the bytes, from what they look like (see sniff.py)."""
     stream.seek(0)
-    head = stream.read(4096)
-    if (head.startswith(_OUR_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
-            or _looks_like_bmp(head)):
+    head = stream.read(sniff.HEAD_BYTES)
+    if sniff.looks_like_ours(head):
         return _TRUNCATED
-    if head[4:8] == b"ftyp":
-        if head[8:12] in _HEIF_BRANDS:
-            return _TRUNCATED
-        return _unsupported("video or other media file")
-    description = _describe(head)
-    if description == "SVG drawing":
-        return _unsupported(description, "Vector drawings cannot be read: export it as PNG first.")
-    return _unsupported(description)
-
-
-def _looks_like_bmp(head: bytes) -> bool:
-    """"BM" alone also starts plenty of text; a BMP then has a known info-header size."""
-    return (head[:2] == b"BM" and len(head) >= 18
-            and int.from_bytes(head[14:18], "little") in (12, 40, 52, 56, 64, 108, 124))
-
-
-def _describe(head: bytes) -> str:
-    for signature, description in _SIGNATURES:
-        if head.startswith(signature):
-            return description
-    if head.startswith(b"RIFF"):
-        return "audio or video file (RIFF)"
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if text.startswith((b"<!doctype html", b"<html")):
-        return "HTML page"  # even with an inline <svg> inside
-    if b"<svg" in text:
-        return "SVG drawing"
-    if b"<html" in text[:512]:
-        return "HTML page"
-    if text.startswith(b"<?xml"):
-        return "XML document"
-    try:
-        # Incremental, so a character cut at the end of the sniffed block is not an error.
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return "unrecognised data"
-    return "text file" if b"\x00" not in head else "unrecognised data"
-
-
-def _unsupported(description: str, hint: str = "") -> str:
-    hint = f" {hint}" if hint else ""
-    return (f"Not a supported image format (got: {description}).{hint} "
-            f"Supported formats: {_SUPPORTED_FOR_PEOPLE}.")
-
-
-# The authors' normalisation (u2net_test.py: RescaleT(320) + ToTensorLab(flag=0)).
-NETWORK_SIZE = 320
-_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-_IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-
-
-def to_network_input(images: Sequence[np.ndarray], size: int = NETWORK_SIZE) -> np.ndarray:
-    """Float32 N×3×size×size batch: each H×W×3 uint8 photo squeezed to size×size (aspect
-    ratio not kept, as in training), divided by its maximum, then ImageNet-normalised."""
-    batch = np.empty((len(images), 3, size, size), dtype=np.float32)
-    for index, rgb in enumerate(images):
-        # Lanczos with a reducing gap: anti-aliased like the authors' resize, and a 12 MP
-        # photo shrinks in tens of milliseconds (a box pre-reduction does most of the work).
-        small = Image.fromarray(rgb).resize((size, size), Image.LANCZOS, reducing_gap=3.0)
-        pixels = np.asarray(small, dtype=np.float32)
-        pixels /= max(float(pixels.max()), 1.0)
-        pixels -= _IMAGENET_MEAN
-        pixels /= _IMAGENET_STD
-        batch[index] = pixels.transpose(2, 0, 1)
-    return batch
+    return sniff.not_supported(head, _SUPPORTED_FOR_PEOPLE)

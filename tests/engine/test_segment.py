@@ -12,7 +12,6 @@ from PIL import Image
 
 from bgremover.engine.errors import OptionsError
 from bgremover.engine.model import U2NETP
-from bgremover.engine.preprocess import to_network_input
 from bgremover.engine.segment import (
     FLOAT32_BLOCKS,
     PRECISION_ENV,
@@ -21,6 +20,7 @@ from bgremover.engine.segment import (
     compute_dtype,
     cpu_has_native_bf16,
     fold_batchnorm,
+    to_network_input,
 )
 from bgremover.engine.weights import load_model
 
