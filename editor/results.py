@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage
@@ -80,17 +79,20 @@ def delete_result(result: Result) -> None:
 
 def _decode_stored(storage: Storage, name: str) -> DecodedImage:
     with storage.open(name, "rb") as stored:
-        return decode_image(stored.read(), max_pixels=None)
+        return decode_image(stored, max_pixels=None)
 
 
-def load_cutout(result: Result) -> pipeline.Cutout:
-    """The stored full-resolution cut-out with its original photo, ready to render."""
-    original = _decode_stored(result.job.image.original.storage, result.job.image.original.name)
+def load_cutout(result: Result, with_original: bool = False) -> pipeline.Cutout:
+    """The stored full-resolution cut-out, ready to render; its original photo too when
+    ``with_original`` (only a blur background needs it: decoding costs memory per pixel)."""
     stored = _decode_stored(result.cutout.storage, result.cutout.name)
     if stored.alpha is None:
         raise ValueError(f"stored cut-out {result.cutout.name} has no alpha channel")
-    rgba = np.dstack([stored.rgb, stored.alpha])
-    return pipeline.Cutout.from_rgba(rgba, original.rgb, original.icc_profile)
+    original = None
+    if with_original:
+        image = result.job.image
+        original = _decode_stored(image.original.storage, image.original.name).rgb
+    return pipeline.Cutout.from_planes(stored.rgb, stored.alpha, original, stored.icc_profile)
 
 
 def background_from_choice(image: Image, choice: dict[str, Any]) -> Background:
@@ -130,7 +132,8 @@ def render_download(image: Image, result: Result, choice: dict[str, Any]) -> Dow
         output=output,
         format="png" if output == "mask" else choice["format"],
     )
-    content = pipeline.render(load_cutout(result), options)
+    cutout = load_cutout(result, with_original=options.background.kind == "blur")
+    content = pipeline.render(cutout, options)
     content_type, extension = FORMATS[options.format]
     suffix = "mask" if output == "mask" else "cutout"
     if output == "cutout" and choice["background"] != "transparent":

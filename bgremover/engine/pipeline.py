@@ -69,7 +69,7 @@ class RenderOptions:
 class Cutout:
     foreground: np.ndarray  # H×W×3 uint8, colour-decontaminated along soft edges
     alpha: np.ndarray       # H×W uint8
-    original: np.ndarray    # H×W×3 uint8, the decoded photo (for blur backgrounds)
+    original: np.ndarray | None  # H×W×3 uint8, the decoded photo (needed for blur backgrounds)
     icc_profile: bytes | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -77,12 +77,16 @@ class Cutout:
         return np.dstack((self.foreground, self.alpha))
 
     @classmethod
-    def from_rgba(cls, rgba: np.ndarray, original: np.ndarray,
-                  icc_profile: bytes | None = None) -> Cutout:
-        if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.shape[:2] != original.shape[:2]:
+    def from_planes(cls, foreground: np.ndarray, alpha: np.ndarray,
+                    original: np.ndarray | None = None,
+                    icc_profile: bytes | None = None) -> Cutout:
+        """A stored cut-out's colour and alpha planes (and, for a blur background, its
+        original photo), checked to fit together."""
+        size = foreground.shape[:2]
+        if (foreground.ndim != 3 or foreground.shape[2] != 3 or alpha.shape != size
+                or (original is not None and original.shape[:2] != size)):
             raise OptionsError("The stored cut-out does not match its original photo.")
-        return cls(foreground=np.ascontiguousarray(rgba[..., :3]),
-                   alpha=np.ascontiguousarray(rgba[..., 3]), original=original,
+        return cls(foreground=foreground, alpha=alpha, original=original,
                    icc_profile=icc_profile)
 
 

@@ -179,10 +179,11 @@ def test_render_mask_is_the_alpha_as_8_bit_grey(cutout):
 
 
 def test_recompose_from_stored_rgba_matches_the_original_render(cutout):
-    again = Cutout.from_rgba(cutout.rgba(), cutout.original, cutout.icc_profile)
+    again = Cutout.from_planes(cutout.foreground, cutout.alpha, cutout.original,
+                               cutout.icc_profile)
     assert render(again) == render(cutout)
     with pytest.raises(OptionsError):
-        Cutout.from_rgba(cutout.rgba()[:10], cutout.original)
+        Cutout.from_planes(cutout.foreground[:10], cutout.alpha[:10], cutout.original)
 
 
 def test_warm_up_builds_the_optimised_forward_once(u2netp_weights):
