@@ -34,6 +34,7 @@ run: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The benchmark's own venvs keep rembg's pins away from the product: .venv-bench holds the
 # product plus rembg[cpu] (no conflict); rembg's CLI extra downgrades Pillow, so `rembg i`
@@ -62,4 +63,5 @@ stress: install
 
 test: install browser-deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest

@@ -61,15 +61,22 @@ class EvalSplit:
 
 
 _SOD_FILES = (("images", ".jpg"), ("masks", ".png"))
-_MATTING_FILES = (("images", ".png"), ("alpha", ".png"), ("trimaps", ".png"),
-                  ("trimaps_large", ".png"))
+_MATTING_FILES = (
+    ("images", ".png"),
+    ("alpha", ".png"),
+    ("trimaps", ".png"),
+    ("trimaps_large", ".png"),
+)
 
 
-def make_subset(source: EvalSplit, dst: Path, sod_stems: list[str],
-                matting_stems: list[str]) -> EvalSplit:
+def make_subset(
+    source: EvalSplit, dst: Path, sod_stems: list[str], matting_stems: list[str]
+) -> EvalSplit:
     """Symlink the named items of ``source`` into ``dst`` with the same layout."""
-    for kind, stems, files in (("sod", sod_stems, _SOD_FILES),
-                               ("matting", matting_stems, _MATTING_FILES)):
+    for kind, stems, files in (
+        ("sod", sod_stems, _SOD_FILES),
+        ("matting", matting_stems, _MATTING_FILES),
+    ):
         for folder, suffix in files:
             (dst / kind / folder).mkdir(parents=True, exist_ok=True)
             for stem in stems:

@@ -43,11 +43,19 @@ def sample_input(batch_size: int = 1, size: int = INPUT_SIZE, seed: int = 0) -> 
     return np.random.default_rng(seed).normal(0.0, 1.0, shape).astype(np.float32)
 
 
-def time_forward(forward: Callable[[np.ndarray], object], gflop: float, repeats: int = 20,
-                 warmup: int = 3, batch_size: int = 1) -> dict:
+def time_forward(
+    forward: Callable[[np.ndarray], object],
+    gflop: float,
+    repeats: int = 20,
+    warmup: int = 3,
+    batch_size: int = 1,
+) -> dict:
     """Median seconds per call on a batch and the effective GFLOP/s at that median
     (``gflop`` is the work of one image's pass)."""
     batch = sample_input(batch_size)
     timing = time_calls(lambda: forward(batch), repeats=repeats, warmup=warmup)
-    return {**timing, "batch_size": batch_size,
-            "gflop_per_s": gflop * batch_size / timing["median_s"]}
+    return {
+        **timing,
+        "batch_size": batch_size,
+        "gflop_per_s": gflop * batch_size / timing["median_s"],
+    }

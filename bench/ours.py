@@ -34,11 +34,22 @@ def end_to_end(weights: Path, matting: Matting, image: Path, output: Path) -> Ca
     return run
 
 
-def cli_command(python: str, image: Path, out_dir: Path, weights: Path,
-                matting: Matting) -> list[str]:
+def cli_command(
+    python: str, image: Path, out_dir: Path, weights: Path, matting: Matting
+) -> list[str]:
     """``manage.py removebg`` on one photo, as a user runs it."""
-    return [python, str(REPO_ROOT / "manage.py"), "removebg", str(image), "-o", str(out_dir),
-            "--model-path", str(weights), "--matting", matting]
+    return [
+        python,
+        str(REPO_ROOT / "manage.py"),
+        "removebg",
+        str(image),
+        "-o",
+        str(out_dir),
+        "--model-path",
+        str(weights),
+        "--matting",
+        matting,
+    ]
 
 
 def network_forward(weights: Path) -> tuple[nn.Module, Callable[[np.ndarray], object]]:

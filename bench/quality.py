@@ -27,8 +27,10 @@ def write_predictions(predict: AlphaPredictor, images: list[Path], out_dir: Path
     for image in images:
         alpha = predict(image)
         if alpha.dtype != np.uint8 or alpha.ndim != 2:
-            raise TypeError(f"{image.name}: predictor returned {alpha.dtype} {alpha.shape}, "
-                            "expected an H×W uint8 alpha")
+            raise TypeError(
+                f"{image.name}: predictor returned {alpha.dtype} {alpha.shape}, "
+                "expected an H×W uint8 alpha"
+            )
         Image.fromarray(alpha, mode="L").save(out_dir / f"{image.stem}.png")
     return time.perf_counter() - started
 
@@ -40,9 +42,13 @@ def score_folder(scorer: ModuleType, kind: str, pred_dir: Path, split: EvalSplit
     return scorer.score_matting(pred_dir, split.matting_alpha, split.matting_trimaps)
 
 
-def run_quality(methods: dict[str, dict[str, AlphaPredictor]], split: EvalSplit,
-                scorer: ModuleType, workdir: Path,
-                log: Callable[[str], None] = print) -> dict[str, dict[str, dict]]:
+def run_quality(
+    methods: dict[str, dict[str, AlphaPredictor]],
+    split: EvalSplit,
+    scorer: ModuleType,
+    workdir: Path,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict[str, dict]]:
     """Predict and score each ``methods[kind][name]``; kind is "sod" or "matting".
 
     Returns ``{kind: {name: score.py's dict + "seconds" + "per_image_s"}}``.
@@ -56,6 +62,9 @@ def run_quality(methods: dict[str, dict[str, AlphaPredictor]], split: EvalSplit,
             pred_dir = workdir / kind / name
             seconds = write_predictions(predict, images[kind], pred_dir)
             scores = score_folder(scorer, kind, pred_dir, split)
-            results[kind][name] = {**scores, "seconds": seconds,
-                                   "per_image_s": seconds / max(len(images[kind]), 1)}
+            results[kind][name] = {
+                **scores,
+                "seconds": seconds,
+                "per_image_s": seconds / max(len(images[kind]), 1),
+            }
     return results

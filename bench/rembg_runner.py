@@ -68,8 +68,9 @@ class RembgCutter:
         return inner.run(None, {inner.get_inputs()[0].name: batch})[0]
 
 
-def cli_command(rembg_exe: str, image: Path, output: Path, model_path: Path, *,
-                alpha_matting: bool) -> list[str]:
+def cli_command(
+    rembg_exe: str, image: Path, output: Path, model_path: Path, *, alpha_matting: bool
+) -> list[str]:
     """``rembg i`` on one photo with the custom session (``-a``: default alpha matting)."""
     extras = json.dumps({"model_path": str(model_path)})
     command = [rembg_exe, "i", "-m", "u2net_custom", "-x", extras]

@@ -15,7 +15,10 @@ METHOD_LABELS = {
 SOD_COLUMNS = ("MAE", "maxF", "S", "meanE", "wF", "IoU")
 MATTING_COLUMNS = ("SAD", "MSE", "Grad", "SAD_unknown", "MSE_unknown", "Grad_unknown")
 OPS: dict[str, Callable[[float, float], bool]] = {
-    "<=": operator.le, ">=": operator.ge, "<": operator.lt}
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+}
 GB = 1e9
 
 
@@ -33,9 +36,15 @@ class Target:
         return None if self.measured is None else OPS[self.op](self.measured, self.threshold)
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "measured": self.measured, "op": self.op,
-                "threshold": self.threshold, "unit": self.unit, "passed": self.passed,
-                "note": self.note}
+        return {
+            "name": self.name,
+            "measured": self.measured,
+            "op": self.op,
+            "threshold": self.threshold,
+            "unit": self.unit,
+            "passed": self.passed,
+            "note": self.note,
+        }
 
 
 def _get(tree: dict, *keys: str | int) -> float | None:
@@ -63,33 +72,76 @@ def targets(results: dict) -> list[Target]:
         Target("SOD S-measure", _get(results, *sod, "S"), ">=", 0.905),
         Target("matting SAD", _get(results, *matting, "SAD"), "<=", 24.0),
         Target("matting MSE", _get(results, *matting, "MSE"), "<=", 28.0),
-        Target("matting Grad (unknown band)", _get(results, *matting, "Grad_unknown"), "<=",
-               0.15, note="score.py reports gradient error ×1000; the target's unit is not "
-                          "stated, so the number is compared as reported"),
+        Target(
+            "matting Grad (unknown band)",
+            _get(results, *matting, "Grad_unknown"),
+            "<=",
+            0.15,
+            note="score.py reports gradient error ×1000; the target's unit is not "
+            "stated, so the number is compared as reported",
+        ),
     ]
-    in_process = [row["median_s"] for row in _get(results, "speed", "in_process") or []
-                  if row["size_mp"] == 12 and row["matting"] == "on"]
-    found.append(Target("12 MP, matting on, in-process median",
-                        in_process[0] if in_process else None, "<=", 3.0, "s"))
+    in_process = [
+        row["median_s"]
+        for row in _get(results, "speed", "in_process") or []
+        if row["size_mp"] == 12 and row["matting"] == "on"
+    ]
+    found.append(
+        Target(
+            "12 MP, matting on, in-process median",
+            in_process[0] if in_process else None,
+            "<=",
+            3.0,
+            "s",
+        )
+    )
     # The issue's whole-process targets are for a 12 MP photo with matting on: faster than
     # rembg *without* matting, and at most 0.15× rembg with its alpha matting.
     # The first from the runs that alternated exactly those two; else across the two phases.
     off, on = _cli_row(results, 12, "off"), _cli_row(results, 12, "on")
-    pairs = [row for row in _get(results, "speed", "matting_vs_plain") or []
-             if row["size_mp"] == 12 and "ratio" in row]
+    pairs = [
+        row
+        for row in _get(results, "speed", "matting_vs_plain") or []
+        if row["size_mp"] == 12 and "ratio" in row
+    ]
     ours_on = _get(on, "ours", "median_s") if on else None
     rembg_plain = _get(off, "rembg", "median_s") if off else None
     across_phases = ours_on / rembg_plain if ours_on and rembg_plain else None
-    found.append(Target("CLI 12 MP: ours with matting / rembg plain",
-                        pairs[0]["ratio"] if pairs else across_phases, "<", 1.0, "×"))
-    found.append(Target("CLI 12 MP: ours with matting / rembg -a",
-                        on.get("ratio") if on else None, "<=", 0.15, "×"))
-    found.append(Target("forward 320×320 (PyTorch)",
-                        _get(results, "forward", "ours_torch", "median_s"), "<=", 0.20, "s"))
-    peaks = [row["ours"]["peak_rss_mib"] * 2**20 / GB
-             for row in _get(results, "speed", "cli") or [] if row["size_mp"] == 24]
-    found.append(Target("peak RSS at 24 MP (CLI process)", max(peaks) if peaks else None, "<=",
-                        2.5, "GB"))
+    found.append(
+        Target(
+            "CLI 12 MP: ours with matting / rembg plain",
+            pairs[0]["ratio"] if pairs else across_phases,
+            "<",
+            1.0,
+            "×",
+        )
+    )
+    found.append(
+        Target(
+            "CLI 12 MP: ours with matting / rembg -a",
+            on.get("ratio") if on else None,
+            "<=",
+            0.15,
+            "×",
+        )
+    )
+    found.append(
+        Target(
+            "forward 320×320 (PyTorch)",
+            _get(results, "forward", "ours_torch", "median_s"),
+            "<=",
+            0.20,
+            "s",
+        )
+    )
+    peaks = [
+        row["ours"]["peak_rss_mib"] * 2**20 / GB
+        for row in _get(results, "speed", "cli") or []
+        if row["size_mp"] == 24
+    ]
+    found.append(
+        Target("peak RSS at 24 MP (CLI process)", max(peaks) if peaks else None, "<=", 2.5, "GB")
+    )
     return found
 
 
@@ -97,17 +149,23 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
-              for row in rows]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(lines)
 
 
 def format_quality(kind: str, methods: dict[str, dict]) -> str:
     """score.py's numbers, 4 decimals, one row per method."""
     columns = SOD_COLUMNS if kind == "sod" else MATTING_COLUMNS
-    rows = [[METHOD_LABELS.get(name, name), *(f"{scores[c]:.4f}" for c in columns),
-             f"{scores['per_image_s']:.2f}", str(scores["items"]), str(scores["missing"])]
-            for name, scores in methods.items()]
+    rows = [
+        [
+            METHOD_LABELS.get(name, name),
+            *(f"{scores[c]:.4f}" for c in columns),
+            f"{scores['per_image_s']:.2f}",
+            str(scores["items"]),
+            str(scores["missing"]),
+        ]
+        for name, scores in methods.items()
+    ]
     return _table(["method", *columns, "s/img", "items", "missing"], rows)
 
 
@@ -122,38 +180,80 @@ def _rss(summary: dict | None) -> str:
 def format_speed(speed: dict) -> str:
     parts = []
     if speed.get("cli"):
-        rows = [[f"{row['size_mp']:g}", row["dimensions"], row["matting"],
-                 _seconds(row["ours"]), _rss(row["ours"]), _seconds(row.get("rembg")),
-                 _rss(row.get("rembg")), f"{row['ratio']:.3f}" if "ratio" in row else "-"]
-                for row in speed["cli"]]
-        parts.append("Whole process (removebg CLI vs rembg i), median s, peak RSS GB\n" + _table(
-            ["MP", "size", "matting", "ours s", "ours GB", "rembg s", "rembg GB", "ratio"], rows))
+        rows = [
+            [
+                f"{row['size_mp']:g}",
+                row["dimensions"],
+                row["matting"],
+                _seconds(row["ours"]),
+                _rss(row["ours"]),
+                _seconds(row.get("rembg")),
+                _rss(row.get("rembg")),
+                f"{row['ratio']:.3f}" if "ratio" in row else "-",
+            ]
+            for row in speed["cli"]
+        ]
+        parts.append(
+            "Whole process (removebg CLI vs rembg i), median s, peak RSS GB\n"
+            + _table(
+                ["MP", "size", "matting", "ours s", "ours GB", "rembg s", "rembg GB", "ratio"], rows
+            )
+        )
     if speed.get("matting_vs_plain"):
-        rows = [[f"{row['size_mp']:g}", _seconds(row["ours"]), _seconds(row["rembg"]),
-                 f"{row['ratio']:.3f}", " ".join(f"{s:.2f}" for s in row["ours"]["runs_s"]),
-                 " ".join(f"{s:.2f}" for s in row["rembg"]["runs_s"])]
-                for row in speed["matting_vs_plain"] if "ratio" in row]
-        parts.append("Ours with matting beside rembg plain, alternating, median s\n" + _table(
-            ["MP", "ours s", "rembg s", "ratio", "ours runs", "rembg runs"], rows))
+        rows = [
+            [
+                f"{row['size_mp']:g}",
+                _seconds(row["ours"]),
+                _seconds(row["rembg"]),
+                f"{row['ratio']:.3f}",
+                " ".join(f"{s:.2f}" for s in row["ours"]["runs_s"]),
+                " ".join(f"{s:.2f}" for s in row["rembg"]["runs_s"]),
+            ]
+            for row in speed["matting_vs_plain"]
+            if "ratio" in row
+        ]
+        parts.append(
+            "Ours with matting beside rembg plain, alternating, median s\n"
+            + _table(["MP", "ours s", "rembg s", "ratio", "ours runs", "rembg runs"], rows)
+        )
     if speed.get("in_process"):
-        rows = [[f"{row['size_mp']:g}", row["matting"], f"{row['median_s']:.2f}",
-                 " ".join(f"{s:.2f}" for s in row["runs_s"])] for row in speed["in_process"]]
-        parts.append("In-process end-to-end, ours (warm: model loaded, numba compiled)\n"
-                     + _table(["MP", "matting", "median s", "runs s"], rows))
+        rows = [
+            [
+                f"{row['size_mp']:g}",
+                row["matting"],
+                f"{row['median_s']:.2f}",
+                " ".join(f"{s:.2f}" for s in row["runs_s"]),
+            ]
+            for row in speed["in_process"]
+        ]
+        parts.append(
+            "In-process end-to-end, ours (warm: model loaded, numba compiled)\n"
+            + _table(["MP", "matting", "median s", "runs s"], rows)
+        )
     return "\n\n".join(parts)
 
 
 def format_forward(forward: dict) -> str:
-    rows = [[name, f"{forward[key]['median_s'] * 1000:.1f}",
-             f"{forward[key]['min_s'] * 1000:.1f}", f"{forward[key]['gflop_per_s']:.1f}"]
-            for key, name in (("ours_torch", "ours (PyTorch, engine's Segmenter)"),
-                              ("ours_torch_flip_batch", "ours, batch of 2 (flip TTA per photo)"),
-                              ("rembg_onnxruntime", "rembg (ONNX Runtime)"))
-            if key in forward]
-    return (f"Network forward at 320×320 ({forward['gflop_counted']:.2f} GFLOP counted: "
-            f"2 × {forward['gmac_counted']:.2f} G conv MACs; quoted "
-            f"{forward['gflop_quoted']})\n"
-            + _table(["path", "median ms", "best ms", "GFLOP/s at median"], rows))
+    rows = [
+        [
+            name,
+            f"{forward[key]['median_s'] * 1000:.1f}",
+            f"{forward[key]['min_s'] * 1000:.1f}",
+            f"{forward[key]['gflop_per_s']:.1f}",
+        ]
+        for key, name in (
+            ("ours_torch", "ours (PyTorch, engine's Segmenter)"),
+            ("ours_torch_flip_batch", "ours, batch of 2 (flip TTA per photo)"),
+            ("rembg_onnxruntime", "rembg (ONNX Runtime)"),
+        )
+        if key in forward
+    ]
+    return (
+        f"Network forward at 320×320 ({forward['gflop_counted']:.2f} GFLOP counted: "
+        f"2 × {forward['gmac_counted']:.2f} G conv MACs; quoted "
+        f"{forward['gflop_quoted']})\n"
+        + _table(["path", "median ms", "best ms", "GFLOP/s at median"], rows)
+    )
 
 
 def format_targets(found: list[Target]) -> str:
@@ -161,24 +261,32 @@ def format_targets(found: list[Target]) -> str:
     for target in found:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[target.passed]
         measured = "-" if target.measured is None else f"{target.measured:.4g}"
-        rows.append([target.name, measured, f"{target.op} {target.threshold:g} {target.unit}",
-                     verdict])
+        rows.append(
+            [target.name, measured, f"{target.op} {target.threshold:g} {target.unit}", verdict]
+        )
     notes = [f"note: {t.name}: {t.note}" for t in found if t.note]
     return "\n".join([_table(["target", "measured", "goal", "result"], rows), *notes])
 
 
 def format_header(meta: dict) -> str:
-    load = " → ".join(" ".join(f"{x:.1f}" for x in meta[key])
-                      for key in ("load_average_at_start", "load_average_at_end") if key in meta)
-    return (f"{meta['command']}  ({meta['date']}, {meta.get('wall_s', 0) / 60:.1f} min)\n"
-            f"{meta['machine']}; load average (1/5/15 min) {load}\n"
-            + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
+    load = " → ".join(
+        " ".join(f"{x:.1f}" for x in meta[key])
+        for key in ("load_average_at_start", "load_average_at_end")
+        if key in meta
+    )
+    return (
+        f"{meta['command']}  ({meta['date']}, {meta.get('wall_s', 0) / 60:.1f} min)\n"
+        f"{meta['machine']}; load average (1/5/15 min) {load}\n"
+        + ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+    )
 
 
 def format_report(results: dict) -> str:
     parts = [format_header(results["meta"])] if "meta" in results else []
-    for kind, title in (("sod", "SOD (eval/sod)"), ("matting", "Matting (eval/matting, "
-                                                               "unknown = trimaps_large band)")):
+    for kind, title in (
+        ("sod", "SOD (eval/sod)"),
+        ("matting", "Matting (eval/matting, unknown = trimaps_large band)"),
+    ):
         methods = _get(results, "quality", kind)
         if methods:
             parts.append(f"{title}\n{format_quality(kind, methods)}")

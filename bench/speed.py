@@ -61,9 +61,13 @@ def run_process(command: list[str], env: dict[str, str] | None = None) -> Proces
     in a long-lived process would give.
     """
     with tempfile.NamedTemporaryFile(suffix=".json") as result_file:
-        done = subprocess.run([sys.executable, "-I", "-S", "-c", _MEASURE, result_file.name,
-                               *command], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, check=False)
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _MEASURE, result_file.name, *command],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
         measured = json.loads(Path(result_file.name).read_text() or "null")
     if done.returncode != 0 or measured is None or measured["exit"] != 0:
         tail = done.stdout.decode(errors="replace")[-2000:]
@@ -80,9 +84,14 @@ def summarise(runs: list[ProcessRun]) -> dict:
     }
 
 
-def compare_processes(ours: list[str], theirs: list[str] | None, repeats: int,
-                      their_repeats: int, ours_env: dict[str, str] | None = None,
-                      theirs_env: dict[str, str] | None = None) -> dict:
+def compare_processes(
+    ours: list[str],
+    theirs: list[str] | None,
+    repeats: int,
+    their_repeats: int,
+    ours_env: dict[str, str] | None = None,
+    theirs_env: dict[str, str] | None = None,
+) -> dict:
     """Alternate our and their command so machine noise hits both; medians and the ratio."""
     our_runs: list[ProcessRun] = []
     their_runs: list[ProcessRun] = []

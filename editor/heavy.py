@@ -31,8 +31,9 @@ def _semaphore() -> threading.BoundedSemaphore:
     global _slots, _slots_size
     with _slots_lock:
         if _slots is None or _slots_size != settings.HEAVY_OPERATIONS:
-            _slots, _slots_size = threading.BoundedSemaphore(settings.HEAVY_OPERATIONS), (
-                settings.HEAVY_OPERATIONS
+            _slots, _slots_size = (
+                threading.BoundedSemaphore(settings.HEAVY_OPERATIONS),
+                (settings.HEAVY_OPERATIONS),
             )
         return _slots
 

@@ -131,9 +131,7 @@ _STARTABLE = (Job.Status.QUEUED, Job.Status.RUNNING)
 _RUNNING = (Job.Status.RUNNING,)
 
 
-def save_and_publish(
-    job: Job, fields: list[str], from_states: tuple[str, ...] = _RUNNING
-) -> None:
+def save_and_publish(job: Job, fields: list[str], from_states: tuple[str, ...] = _RUNNING) -> None:
     """Write ``fields`` of ``job`` if its row is still in one of ``from_states``, then tell
     its watchers; raises JobGone when it is not."""
     updated = Job.objects.filter(pk=job.pk, status__in=from_states).update(

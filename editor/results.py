@@ -28,6 +28,7 @@ from editor.progress import JobGone, ProgressReporter
 
 logger = logging.getLogger(__name__)
 
+
 def store_files(job: Job, products: Products) -> Result:
     """Copy the files a job's engine process wrote into storage, on an unsaved Result (saved
     by finish_with_result, so no page ever shows a result whose files are not all there)."""

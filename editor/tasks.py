@@ -113,6 +113,7 @@ def _fail(reporter: ProgressReporter, result: object, reason: str) -> str:
 
 def enqueue_job(job: Job) -> None:
     """Queue ``job`` once the surrounding transaction commits (so the worker finds its row)."""
+
     def send() -> None:
         result = process_job.enqueue(str(job.id))
         Job.objects.filter(pk=job.pk).update(task_id=str(result.id))

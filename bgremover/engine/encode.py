@@ -49,12 +49,15 @@ def encode_image(pixels: np.ndarray, fmt: str, *, icc_profile: bytes | None = No
     _check_shape(pixels, channels=(3, 4))
     has_alpha = pixels.shape[2] == 4
     if key == "jpeg" and has_alpha:
-        raise OptionsError("JPEG cannot store transparency: choose a background colour or "
-                           "image, or PNG/WebP")
+        raise OptionsError(
+            "JPEG cannot store transparency: choose a background colour or image, or PNG/WebP"
+        )
     height, width = pixels.shape[:2]
     if key in _MAX_SIDE and max(height, width) > _MAX_SIDE[key]:
-        raise OptionsError(f"{key.upper()} cannot store an image of {width}×{height} pixels "
-                           f"(at most {_MAX_SIDE[key]} on a side): choose PNG")
+        raise OptionsError(
+            f"{key.upper()} cannot store an image of {width}×{height} pixels "
+            f"(at most {_MAX_SIDE[key]} on a side): choose PNG"
+        )
     if key == "png":
         return _png(pixels, icc_profile)
     image = Image.fromarray(pixels, "RGBA" if has_alpha else "RGB")
@@ -80,21 +83,30 @@ def _format_key(fmt: str) -> str:
     key = str(fmt).strip().lower().lstrip(".")
     key = _ALIASES.get(key, key)
     if key not in FORMATS:
-        raise OptionsError(f"Unknown output format {fmt!r}: choose one of "
-                           f"{', '.join(FORMATS)}")
+        raise OptionsError(f"Unknown output format {fmt!r}: choose one of {', '.join(FORMATS)}")
     return key
 
 
 def _check_shape(pixels: np.ndarray, channels: tuple[int, ...] | None) -> None:
     """Programming errors, not people's: the pipeline always hands over uint8 arrays."""
-    shape_ok = (isinstance(pixels, np.ndarray) and pixels.dtype == np.uint8
-                and (pixels.ndim == 2 if channels is None
-                     else pixels.ndim == 3 and pixels.shape[2] in channels)
-                and pixels.shape[0] > 0 and pixels.shape[1] > 0)
+    shape_ok = (
+        isinstance(pixels, np.ndarray)
+        and pixels.dtype == np.uint8
+        and (
+            pixels.ndim == 2
+            if channels is None
+            else pixels.ndim == 3 and pixels.shape[2] in channels
+        )
+        and pixels.shape[0] > 0
+        and pixels.shape[1] > 0
+    )
     if not shape_ok:
         wanted = "H×W" if channels is None else "H×W×3 or H×W×4"
-        got = (f"{pixels.dtype} array of shape {pixels.shape}" if isinstance(pixels, np.ndarray)
-               else type(pixels).__name__)
+        got = (
+            f"{pixels.dtype} array of shape {pixels.shape}"
+            if isinstance(pixels, np.ndarray)
+            else type(pixels).__name__
+        )
         raise ValueError(f"expected a non-empty {wanted} uint8 array, got {got}")
 
 
@@ -118,7 +130,7 @@ def _png(pixels: np.ndarray, icc_profile: bytes | None) -> bytes:
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # wraps modulo 256, as PNG wants
     strip_rows = max(1, _PNG_STRIP_BYTES // filtered.shape[1])
-    strips = [filtered[top:top + strip_rows] for top in range(0, height, strip_rows)]
+    strips = [filtered[top : top + strip_rows] for top in range(0, height, strip_rows)]
     pool = _pool()
     checksum = pool.submit(zlib.adler32, filtered)
     parts = pool.map(_deflate_strip, strips, [False] * (len(strips) - 1) + [True])
@@ -135,18 +147,24 @@ def _pool() -> ThreadPoolExecutor:
     global _deflate_pool
     with _deflate_pool_lock:
         if _deflate_pool is None:
-            _deflate_pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1),
-                                               thread_name_prefix="png-deflate")
+            _deflate_pool = ThreadPoolExecutor(
+                max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="png-deflate"
+            )
         return _deflate_pool
 
 
 def _deflate_strip(strip: np.ndarray, last: bool) -> bytes:
     """Raw deflate (zlib releases the GIL while it works) of one strip of filtered rows."""
     compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
-    return compressor.compress(strip) + compressor.flush(zlib.Z_FINISH if last
-                                                         else zlib.Z_SYNC_FLUSH)
+    return compressor.compress(strip) + compressor.flush(
+        zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
+    )
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return (struct.pack(">I", len(body)) + kind + body
-            + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind))))
+    return (
+        struct.pack(">I", len(body))
+        + kind
+        + body
+        + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
+    )

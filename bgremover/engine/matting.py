@@ -77,7 +77,7 @@ HOLE_MAX_PROB = 0.99
 
 @dataclass
 class Matte:
-    alpha: np.ndarray       # H×W float32 in 0..1 at full resolution
+    alpha: np.ndarray  # H×W float32 in 0..1 at full resolution
     foreground: np.ndarray  # H×W×3 uint8 at full resolution, background tint removed
 
 
@@ -98,8 +98,9 @@ def make_trimap(prob: np.ndarray, radius: int) -> np.ndarray:
     return trimap
 
 
-def mark_colour_holes(trimap: np.ndarray, rgb: np.ndarray, prob: np.ndarray,
-                      radius: int) -> np.ndarray:
+def mark_colour_holes(
+    trimap: np.ndarray, rgb: np.ndarray, prob: np.ndarray, radius: int
+) -> np.ndarray:
     """``trimap`` with the subject's background-coloured holes marked (see HOLE_POSTERIOR),
     each with an unknown ring of ``radius`` pixels; ``rgb`` (uint8) and ``prob`` are the photo
     and the map at the trimap's size."""
@@ -136,13 +137,15 @@ def worth_matting(prob: np.ndarray) -> bool:
 
 class WorkingMatte(NamedTuple):
     """The solver's result at working size, float32."""
-    alpha: np.ndarray       # H×W, 0..1
+
+    alpha: np.ndarray  # H×W, 0..1
     foreground: np.ndarray  # H×W×3, 0..1
     separation: np.ndarray  # H×W: distance between estimated foreground and background colour
 
 
-def solve_working_size(small_rgb: np.ndarray, trimap: np.ndarray,
-                       small_prob: np.ndarray) -> WorkingMatte:
+def solve_working_size(
+    small_rgb: np.ndarray, trimap: np.ndarray, small_prob: np.ndarray
+) -> WorkingMatte:
     """pymatting's part of the matte, at working size, for the photo ``small_rgb`` (uint8), its
     ``trimap`` and the network's map ``small_prob``. Closed-form alpha fills the band (the map
     stays where the solver does not converge); the multilevel method estimates foreground and
@@ -163,17 +166,22 @@ def solve_working_size(small_rgb: np.ndarray, trimap: np.ndarray,
         crop_trimap = trimap[top:bottom, left:right].astype(np.float64) / 255.0
         try:
             alpha[top:bottom, left:right] = estimate_alpha_cf(
-                image[top:bottom, left:right], crop_trimap,
-                laplacian_kwargs={"epsilon": 1e-6}, cg_kwargs={"maxiter": SOLVER_MAX_ITERATIONS})
+                image[top:bottom, left:right],
+                crop_trimap,
+                laplacian_kwargs={"epsilon": 1e-6},
+                cg_kwargs={"maxiter": SOLVER_MAX_ITERATIONS},
+            )
         except ValueError:
             # The solver did not converge: the band keeps the network's map rather than the
             # whole cut-out failing.
             alpha[unknown] = small_prob[unknown]
-    foreground, background = estimate_foreground_ml(image, alpha, n_big_iterations=1,
-                                                    return_background=True)
+    foreground, background = estimate_foreground_ml(
+        image, alpha, n_big_iterations=1, return_background=True
+    )
     separation = np.linalg.norm(foreground - background, axis=2)
-    return WorkingMatte(alpha.astype(np.float32), foreground.astype(np.float32),
-                        separation.astype(np.float32))
+    return WorkingMatte(
+        alpha.astype(np.float32), foreground.astype(np.float32), separation.astype(np.float32)
+    )
 
 
 def matte_share(separation: np.ndarray) -> np.ndarray:
@@ -185,8 +193,13 @@ def matte_share(separation: np.ndarray) -> np.ndarray:
 Solver = Callable[[np.ndarray, np.ndarray, np.ndarray], WorkingMatte]
 
 
-def estimate_matte(rgb: np.ndarray, prob: np.ndarray, *, side: int = MATTING_SIDE,
-                   solver: Solver = solve_working_size) -> Matte:
+def estimate_matte(
+    rgb: np.ndarray,
+    prob: np.ndarray,
+    *,
+    side: int = MATTING_SIDE,
+    solver: Solver = solve_working_size,
+) -> Matte:
     """Alpha and decontaminated foreground for the full-resolution photo ``rgb`` (H×W×3
     uint8) given the refined full-resolution probability map ``prob`` (H×W float32).
     ``solver`` does the working-size part (solve_working_size, or a MattingProcess).
@@ -215,15 +228,22 @@ def estimate_matte(rgb: np.ndarray, prob: np.ndarray, *, side: int = MATTING_SID
     return _to_full_resolution(rgb, prob, small_rgb, blended, small_alpha, small_fg, share)
 
 
-def _to_full_resolution(rgb: np.ndarray, prob: np.ndarray, small_rgb: np.ndarray,
-                        blended: np.ndarray, small_alpha: np.ndarray,
-                        small_fg: np.ndarray, share: np.ndarray) -> Matte:
+def _to_full_resolution(
+    rgb: np.ndarray,
+    prob: np.ndarray,
+    small_rgb: np.ndarray,
+    blended: np.ndarray,
+    small_alpha: np.ndarray,
+    small_fg: np.ndarray,
+    share: np.ndarray,
+) -> Matte:
     shape = prob.shape
     h, w = shape
     guide = small_rgb.astype(np.float32) / 255.0
     a, b = guided_coefficients(guide, small_alpha, radius=2, eps=1e-5)
-    full_blended = cv2.resize(blended.view(np.uint8), (w, h),
-                              interpolation=cv2.INTER_NEAREST).view(bool)
+    full_blended = cv2.resize(blended.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(
+        bool
+    )
     alpha = prob.astype(np.float32, copy=True)
     foreground = rgb.copy()
     small_rgb_f = small_rgb.astype(np.float32)
@@ -258,14 +278,16 @@ class MattingProcess:
         context = multiprocessing.get_context("spawn")
         self._connection: Connection | None
         self._connection, child_end = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child_end,), daemon=True,
-                                        name="bgremover-matting")
+        self.process = context.Process(
+            target=_serve, args=(child_end,), daemon=True, name="bgremover-matting"
+        )
         self.process.start()
         child_end.close()  # the helper's end lives in the helper only: it sees EOF when we go
         self._lock = threading.Lock()
 
-    def __call__(self, small_rgb: np.ndarray, trimap: np.ndarray,
-                 small_prob: np.ndarray) -> WorkingMatte:
+    def __call__(
+        self, small_rgb: np.ndarray, trimap: np.ndarray, small_prob: np.ndarray
+    ) -> WorkingMatte:
         with self._lock:
             if self._connection is not None:
                 try:

@@ -38,13 +38,13 @@ EDGE_CONTRAST = 10.0
 
 @dataclass(frozen=True)
 class RemovalOptions:
-    model: str | None = None       # registry name; None: the best one present
+    model: str | None = None  # registry name; None: the best one present
     model_path: str | os.PathLike[str] | None = None  # explicit weights file
-    model_dir: str | os.PathLike[str] | None = None   # extra directory searched for weights
+    model_dir: str | os.PathLike[str] | None = None  # extra directory searched for weights
     matting: MattingMode = "auto"
-    flip: bool = True              # test-time augmentation with a mirrored copy
+    flip: bool = True  # test-time augmentation with a mirrored copy
     max_pixels: int | None = 50_000_000
-    device: str | None = None      # "cpu", "cuda", "cuda:1"…; None: $BGREMOVER_DEVICE or auto
+    device: str | None = None  # "cpu", "cuda", "cuda:1"…; None: $BGREMOVER_DEVICE or auto
 
     def __post_init__(self) -> None:
         if self.matting not in ("auto", "on", "off"):
@@ -68,7 +68,7 @@ class RenderOptions:
 @dataclass
 class Cutout:
     foreground: np.ndarray  # H×W×3 uint8, colour-decontaminated along soft edges
-    alpha: np.ndarray       # H×W uint8
+    alpha: np.ndarray  # H×W uint8
     original: np.ndarray | None  # H×W×3 uint8, the decoded photo (needed for blur backgrounds)
     icc_profile: bytes | None = None
     notes: list[str] = field(default_factory=list)
@@ -77,27 +77,37 @@ class Cutout:
         return np.dstack((self.foreground, self.alpha))
 
     @classmethod
-    def from_planes(cls, foreground: np.ndarray, alpha: np.ndarray,
-                    original: np.ndarray | None = None,
-                    icc_profile: bytes | None = None) -> Cutout:
+    def from_planes(
+        cls,
+        foreground: np.ndarray,
+        alpha: np.ndarray,
+        original: np.ndarray | None = None,
+        icc_profile: bytes | None = None,
+    ) -> Cutout:
         """A stored cut-out's colour and alpha planes (and, for a blur background, its
         original photo), checked to fit together."""
         size = foreground.shape[:2]
-        if (foreground.ndim != 3 or foreground.shape[2] != 3 or alpha.shape != size
-                or (original is not None and original.shape[:2] != size)):
+        if (
+            foreground.ndim != 3
+            or foreground.shape[2] != 3
+            or alpha.shape != size
+            or (original is not None and original.shape[:2] != size)
+        ):
             raise OptionsError("The stored cut-out does not match its original photo.")
-        return cls(foreground=foreground, alpha=alpha, original=original,
-                   icc_profile=icc_profile)
+        return cls(foreground=foreground, alpha=alpha, original=original, icc_profile=icc_profile)
 
 
 def _quiet(stage: str, fraction: float) -> None:
     pass
 
 
-def remove_background(source: bytes | str | os.PathLike[str] | BinaryIO,
-                      options: RemovalOptions = RemovalOptions(),
-                      progress: Progress | None = None, *,
-                      matting_solver: Solver = solve_working_size) -> Cutout:
+def remove_background(
+    source: bytes | str | os.PathLike[str] | BinaryIO,
+    options: RemovalOptions = RemovalOptions(),
+    progress: Progress | None = None,
+    *,
+    matting_solver: Solver = solve_working_size,
+) -> Cutout:
     """Cut the subject out of the photo ``source`` (bytes, path or binary file).
     ``matting_solver``: where matting's working-size solve runs (see matting.MattingProcess)."""
     # Imported here, not at the top: torch takes seconds to import, and the pages and
@@ -108,8 +118,9 @@ def remove_background(source: bytes | str | os.PathLike[str] | BinaryIO,
     report = progress or _quiet
     report("decoding", 0.0)
     decoded = decode_image(source, max_pixels=options.max_pixels)
-    loaded = load_model(options.model, path=options.model_path, model_dir=options.model_dir,
-                        device=options.device)
+    loaded = load_model(
+        options.model, path=options.model_path, model_dir=options.model_dir, device=options.device
+    )
     segmenter = segmenter_for(loaded)
 
     report("segmenting", 0.1)
@@ -131,17 +142,24 @@ def remove_background(source: bytes | str | os.PathLike[str] | BinaryIO,
     # 0..1 → 0..255, rounded and saturated (cv2: one threaded pass instead of numpy's three).
     alpha = cv2.convertScaleAbs(prob, alpha=255.0)
     report("matting" if matted else "refining", 1.0)
-    return Cutout(foreground=foreground, alpha=alpha, original=decoded.rgb,
-                  icc_profile=decoded.icc_profile, notes=list(decoded.notes))
+    return Cutout(
+        foreground=foreground,
+        alpha=alpha,
+        original=decoded.rgb,
+        icc_profile=decoded.icc_profile,
+        notes=list(decoded.notes),
+    )
 
 
-def render(cutout: Cutout, options: RenderOptions = RenderOptions(),
-           progress: Progress | None = None) -> bytes:
+def render(
+    cutout: Cutout, options: RenderOptions = RenderOptions(), progress: Progress | None = None
+) -> bytes:
     """Encode ``cutout`` with the background, crop, output kind and format of ``options``."""
     report = progress or _quiet
     report("composing", 0.0)
-    box = subject_box(cutout.alpha, options.crop_margin) if options.crop_margin is not None \
-        else None
+    box = (
+        subject_box(cutout.alpha, options.crop_margin) if options.crop_margin is not None else None
+    )
     if options.output == "mask":
         alpha = crop(cutout.alpha, box) if box else cutout.alpha
         report("encoding", 0.5)
@@ -162,7 +180,12 @@ def warm_up(options: RemovalOptions = RemovalOptions()) -> None:
     yy, xx = np.mgrid[:96, :96]
     disc = ((yy - 48) ** 2 + (xx - 48) ** 2 < 30**2)[..., None]
     photo = np.where(disc, np.array([200, 60, 40], np.uint8), np.array([30, 90, 160], np.uint8))
-    warm = RemovalOptions(model=options.model, model_path=options.model_path,
-                          model_dir=options.model_dir, matting="on", flip=options.flip,
-                          device=options.device)
+    warm = RemovalOptions(
+        model=options.model,
+        model_path=options.model_path,
+        model_dir=options.model_dir,
+        matting="on",
+        flip=options.flip,
+        device=options.device,
+    )
     remove_background(encode_image(photo.astype(np.uint8), "png"), warm)

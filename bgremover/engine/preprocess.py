@@ -74,7 +74,8 @@ ignore_pillow_warnings()
 _WANTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF")
 SUPPORTED_FORMATS: tuple[str, ...] = tuple(f for f in _WANTED_FORMATS if f in Image.OPEN)
 _SUPPORTED_FOR_PEOPLE = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF" + (
-    ", AVIF" if "AVIF" in SUPPORTED_FORMATS else "")
+    ", AVIF" if "AVIF" in SUPPORTED_FORMATS else ""
+)
 
 _TRUNCATED = "The image file is truncated or corrupt"
 _CORRUPT_EXIF_NOTE = "the photo's EXIF metadata is damaged and was ignored"
@@ -85,11 +86,11 @@ Source = bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO
 
 @dataclass
 class DecodedImage:
-    rgb: np.ndarray            # H×W×3 uint8 RGB, EXIF orientation applied
-    alpha: np.ndarray | None   # H×W uint8 when the source has transparency, else None
+    rgb: np.ndarray  # H×W×3 uint8 RGB, EXIF orientation applied
+    alpha: np.ndarray | None  # H×W uint8 when the source has transparency, else None
     icc_profile: bytes | None  # the source's RGB ICC profile (kept for the output)
-    format: str                # Pillow format name: "JPEG", "PNG", "WEBP", "HEIF", ...
-    frame_count: int = 1       # >1: animation, TIFF pages or HEIF images; the first is used
+    format: str  # Pillow format name: "JPEG", "PNG", "WEBP", "HEIF", ...
+    frame_count: int = 1  # >1: animation, TIFF pages or HEIF images; the first is used
     notes: list[str] = field(default_factory=list)
 
 
@@ -97,12 +98,12 @@ class DecodedImage:
 class ImageInfo:
     """What probe_image learnt about an upload without decoding it in full."""
 
-    format: str              # Pillow format name, as DecodedImage.format
-    width: int               # after the EXIF orientation (5-8 swap the sides)
+    format: str  # Pillow format name, as DecodedImage.format
+    width: int  # after the EXIF orientation (5-8 swap the sides)
     height: int
     frame_count: int
-    notes: tuple[str, ...]   # the notes decode_image would give, as far as the header tells
-    image_end: int | None    # where the image's data ends (JPEG: its first image); None: unknown
+    notes: tuple[str, ...]  # the notes decode_image would give, as far as the header tells
+    image_end: int | None  # where the image's data ends (JPEG: its first image); None: unknown
 
 
 @dataclass(frozen=True)
@@ -133,12 +134,15 @@ class _Opened:
     notes: list[str]
 
 
-def decode_image(source: Source, *,
-                 max_pixels: int | None = MAX_PIXELS,
-                 max_bytes: int | None = None,
-                 max_frames: int = MAX_FRAMES,
-                 max_icc_bytes: int = MAX_ICC_BYTES,
-                 max_trailing_bytes: int = MAX_TRAILING_BYTES) -> DecodedImage:
+def decode_image(
+    source: Source,
+    *,
+    max_pixels: int | None = MAX_PIXELS,
+    max_bytes: int | None = None,
+    max_frames: int = MAX_FRAMES,
+    max_icc_bytes: int = MAX_ICC_BYTES,
+    max_trailing_bytes: int = MAX_TRAILING_BYTES,
+) -> DecodedImage:
     """Decode the first frame of an image file into 8-bit RGB and (when present) alpha.
 
     ``source`` is the file's bytes, a path, or a binary file object (read from its start).
@@ -154,18 +158,26 @@ def decode_image(source: Source, *,
         orientation = _orientation(image, opened.file_exif, notes)
         icc_profile = _rgb_profile(image, notes)
         rgb, alpha = pixels.take(image, orientation)  # closes the image
-        return DecodedImage(rgb=rgb, alpha=alpha, icc_profile=icc_profile,
-                            format=image.format or "unknown",
-                            frame_count=opened.frame_count, notes=notes)
+        return DecodedImage(
+            rgb=rgb,
+            alpha=alpha,
+            icc_profile=icc_profile,
+            format=image.format or "unknown",
+            frame_count=opened.frame_count,
+            notes=notes,
+        )
 
 
-def probe_image(source: Source, *,
-                max_pixels: int | None = MAX_PIXELS,
-                max_bytes: int | None = None,
-                max_frames: int = MAX_FRAMES,
-                max_icc_bytes: int = MAX_ICC_BYTES,
-                max_trailing_bytes: int = MAX_TRAILING_BYTES,
-                decode_pixels: int = PROBE_DECODE_PIXELS) -> ImageInfo:
+def probe_image(
+    source: Source,
+    *,
+    max_pixels: int | None = MAX_PIXELS,
+    max_bytes: int | None = None,
+    max_frames: int = MAX_FRAMES,
+    max_icc_bytes: int = MAX_ICC_BYTES,
+    max_trailing_bytes: int = MAX_TRAILING_BYTES,
+    decode_pixels: int = PROBE_DECODE_PIXELS,
+) -> ImageInfo:
     """Check an upload as decode_image would, without decoding a large image in full.
 
     Every header and structure check of decode_image runs; then a decode bounded in memory
@@ -187,13 +199,19 @@ def probe_image(source: Source, *,
             width, height = image.size  # a GIF's first frame may outgrow its canvas
         if orientation in _SWAPS_SIDES:
             width, height = height, width
-        return ImageInfo(format=image.format or "unknown", width=width, height=height,
-                         frame_count=opened.frame_count, notes=tuple(notes),
-                         image_end=opened.image_end)
+        return ImageInfo(
+            format=image.format or "unknown",
+            width=width,
+            height=height,
+            frame_count=opened.frame_count,
+            notes=tuple(notes),
+            image_end=opened.image_end,
+        )
 
 
-def _open_checked(source: Source, max_bytes: int | None, limits: _Limits,
-                  cleanup: ExitStack) -> _Opened:
+def _open_checked(
+    source: Source, max_bytes: int | None, limits: _Limits, cleanup: ExitStack
+) -> _Opened:
     """Open from the header and run every check that needs no pixels; the image is left on
     its first frame, with the frame note when there are more. The whole file is read for the
     structure walks and let go on return (unless the caller holds it)."""
@@ -230,13 +248,15 @@ def _open_stream(source: Source, max_bytes: int | None, cleanup: ExitStack) -> B
     elif hasattr(source, "read"):
         stream, size = _file_object_stream(source, max_bytes)
     else:
-        raise TypeError(f"An image source must be bytes, a path or a binary file, not "
-                        f"{type(source).__name__}")
+        raise TypeError(
+            f"An image source must be bytes, a path or a binary file, not {type(source).__name__}"
+        )
     if size == 0:
         raise ImageDecodeError("The file is empty")
     if max_bytes is not None and size > max_bytes:
-        raise ImageTooLargeError(f"The file is {_megabytes(size)}; the limit is "
-                                 f"{_megabytes(max_bytes)}")
+        raise ImageTooLargeError(
+            f"The file is {_megabytes(size)}; the limit is {_megabytes(max_bytes)}"
+        )
     return stream
 
 
@@ -277,13 +297,15 @@ def _open_image(stream: BinaryIO, max_pixels: int | None) -> Image.Image:
         image = Image.open(stream, formats=SUPPORTED_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # The warning only arrives as an exception where warnings were made errors.
-        raise ImageTooLargeError(_too_many_pixels(None, _effective_pixel_limit(max_pixels))
-                                 ) from exc
+        raise ImageTooLargeError(
+            _too_many_pixels(None, _effective_pixel_limit(max_pixels))
+        ) from exc
     except ValueError as exc:
         if _PNG_METADATA_TOO_LARGE in str(exc):
             raise ImageTooLargeError(
                 "The image's embedded metadata (colour profile or text) is too large to read "
-                f"safely; the limit is {_megabytes(PngImagePlugin.MAX_TEXT_CHUNK)}.") from exc
+                f"safely; the limit is {_megabytes(PngImagePlugin.MAX_TEXT_CHUNK)}."
+            ) from exc
         raise ImageDecodeError(_not_an_image(stream)) from exc
     except Exception as exc:
         # Unidentified, or a plugin choked on a header: say what the bytes look like.
@@ -313,17 +335,20 @@ def _check_pixels(size: tuple[int, int], max_pixels: int | None) -> None:
 def _check_icc_profile(image: Image.Image, max_icc_bytes: int) -> None:
     profile = image.info.get("icc_profile") or b""
     if len(profile) > max_icc_bytes:
-        raise ImageTooLargeError(f"The image's embedded colour profile is "
-                                 f"{_megabytes(len(profile))}; the limit is "
-                                 f"{_megabytes(max_icc_bytes)}.")
+        raise ImageTooLargeError(
+            f"The image's embedded colour profile is "
+            f"{_megabytes(len(profile))}; the limit is "
+            f"{_megabytes(max_icc_bytes)}."
+        )
 
 
-def _check_trailing_bytes(file_size: int, image_end: int | None,
-                          max_trailing_bytes: int) -> None:
+def _check_trailing_bytes(file_size: int, image_end: int | None, max_trailing_bytes: int) -> None:
     if image_end is not None and file_size - image_end > max_trailing_bytes:
-        raise ImageTooLargeError(f"The file holds {_megabytes(file_size - image_end)} of other "
-                                 f"data after the end of the image; the limit is "
-                                 f"{_megabytes(max_trailing_bytes)}.")
+        raise ImageTooLargeError(
+            f"The file holds {_megabytes(file_size - image_end)} of other "
+            f"data after the end of the image; the limit is "
+            f"{_megabytes(max_trailing_bytes)}."
+        )
 
 
 def _frame_count(image: Image.Image, data: bytes, max_frames: int) -> int:
@@ -346,8 +371,9 @@ def _frame_count(image: Image.Image, data: bytes, max_frames: int) -> int:
         except Exception:
             frame_count = 1  # a damaged later frame must not cost the first one
     if frame_count > max_frames:
-        raise ImageTooLargeError(f"The file holds more than {max_frames} frames or pages; "
-                                 f"the limit is {max_frames}.")
+        raise ImageTooLargeError(
+            f"The file holds more than {max_frames} frames or pages; the limit is {max_frames}."
+        )
     return max(frame_count, 1)
 
 
@@ -356,8 +382,10 @@ def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> str:
     if size is None:
         return f"The image has too many pixels to decode safely{limit}. Resize it and try again."
     width, height = size
-    return (f"The image is {width}×{height} pixels ({_megapixels(width * height)}){limit}. "
-            "Resize it and try again.")
+    return (
+        f"The image is {width}×{height} pixels ({_megapixels(width * height)}){limit}. "
+        "Resize it and try again."
+    )
 
 
 def _megapixels(pixels: int) -> str:
@@ -388,8 +416,9 @@ def _load_pixels(image: Image.Image, max_pixels: int | None) -> None:
     try:
         image.load()
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(_too_many_pixels(None, _effective_pixel_limit(max_pixels))
-                                 ) from exc
+        raise ImageTooLargeError(
+            _too_many_pixels(None, _effective_pixel_limit(max_pixels))
+        ) from exc
     except MemoryError as exc:
         raise ImageTooLargeError("Not enough memory to decode this image") from exc
     except Exception as exc:
@@ -398,8 +427,9 @@ def _load_pixels(image: Image.Image, max_pixels: int | None) -> None:
     _check_pixels(image.size, max_pixels)
 
 
-def _bounded_decode(image: Image.Image, image_end: int | None, decode_pixels: int,
-                    max_pixels: int | None) -> None:
+def _bounded_decode(
+    image: Image.Image, image_end: int | None, decode_pixels: int, max_pixels: int | None
+) -> None:
     """Decode as much as memory allows, to find truncated or corrupt data (see probe_image)."""
     width, height = image.size
     if image.format in _JPEG_FORMATS:
@@ -447,8 +477,7 @@ def _file_exif(image: Image.Image, data: bytes) -> _FileExif:
     return _FileExif()
 
 
-def _exif_reading(image: Image.Image, file_exif: _FileExif
-                  ) -> container.ExifOrientation | None:
+def _exif_reading(image: Image.Image, file_exif: _FileExif) -> container.ExifOrientation | None:
     """The EXIF block where Pillow's getexif() would look for it, read; None when absent."""
     if file_exif.tiff is not None:
         return file_exif.tiff

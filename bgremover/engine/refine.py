@@ -95,12 +95,14 @@ def _branch(distance: np.ndarray, contrast: float, span: float) -> np.ndarray:
 
 
 def _box(values: np.ndarray, radius: int) -> np.ndarray:
-    return cv2.boxFilter(values, -1, (2 * radius + 1, 2 * radius + 1),
-                         borderType=cv2.BORDER_REFLECT)
+    return cv2.boxFilter(
+        values, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT
+    )
 
 
-def guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int,
-                        eps: float) -> tuple[np.ndarray, np.ndarray]:
+def guided_coefficients(
+    guide: np.ndarray, target: np.ndarray, radius: int, eps: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Colour guided filter coefficients (a: H×W×3, b: H×W), already box-averaged, so that
     ``(a * guide).sum(-1) + b`` is the filtered ``target``. ``guide`` is float32 in 0..1."""
     mean_i = _box(guide, radius)
@@ -118,9 +120,17 @@ def guided_coefficients(guide: np.ndarray, target: np.ndarray, radius: int,
     c22, c23, c33 = s11 * s33 - s13 * s13, s12 * s13 - s11 * s23, s11 * s22 - s12 * s12
     det = s11 * c11 + s12 * c12 + s13 * c13
     v1, v2, v3 = cov[..., 0], cov[..., 1], cov[..., 2]
-    a = np.stack([c11 * v1 + c12 * v2 + c13 * v3,
-                  c12 * v1 + c22 * v2 + c23 * v3,
-                  c13 * v1 + c23 * v2 + c33 * v3], axis=-1) / det[..., None]
+    a = (
+        np.stack(
+            [
+                c11 * v1 + c12 * v2 + c13 * v3,
+                c12 * v1 + c22 * v2 + c23 * v3,
+                c13 * v1 + c23 * v2 + c33 * v3,
+            ],
+            axis=-1,
+        )
+        / det[..., None]
+    )
     a = a.astype(np.float32)
     b = mean_p - (a * mean_i).sum(-1)
     return _box(a, radius), _box(b, radius)
@@ -144,11 +154,12 @@ def edge_tiles(edge: np.ndarray, shape: tuple[int, int], tile: int = TILE) -> li
     neighbour) where the low-resolution boolean map ``edge`` is set."""
     h, w = shape
     grid_h, grid_w = -(-h // tile), -(-w // tile)
-    grid = cv2.resize(edge.astype(np.float32), (grid_w, grid_h),
-                      interpolation=cv2.INTER_AREA) > 0
+    grid = cv2.resize(edge.astype(np.float32), (grid_w, grid_h), interpolation=cv2.INTER_AREA) > 0
     grid = cv2.dilate(grid.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    return [(slice(y * tile, min(h, (y + 1) * tile)), slice(x * tile, min(w, (x + 1) * tile)))
-            for y, x in zip(*np.nonzero(grid), strict=True)]
+    return [
+        (slice(y * tile, min(h, (y + 1) * tile)), slice(x * tile, min(w, (x + 1) * tile)))
+        for y, x in zip(*np.nonzero(grid), strict=True)
+    ]
 
 
 def sample_tile(low: np.ndarray, shape: tuple[int, int], tile: Tile) -> np.ndarray:
@@ -171,8 +182,9 @@ def apply_coefficients(a: np.ndarray, b: np.ndarray, rgb: np.ndarray, tile: Tile
     return np.clip(value, 0.0, 1.0, out=value)
 
 
-def upsample_guided(prob: np.ndarray, rgb: np.ndarray, *, guide_size: int = 640,
-                    radius: int = 2, eps: float = 1e-4) -> np.ndarray:
+def upsample_guided(
+    prob: np.ndarray, rgb: np.ndarray, *, guide_size: int = 640, radius: int = 2, eps: float = 1e-4
+) -> np.ndarray:
     """The low-resolution map ``prob`` at ``rgb``'s full resolution, edge-aware. (A radius of
     2 guide pixels follows the photo's edges more closely than 4: development split, SOD MAE
     0.0453 → 0.0446 with max F and S up too; matting unchanged within 0.1 SAD; 8 was worse.)"""

@@ -64,8 +64,8 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
             # again: a tenth of a second for U²-NetP, in every new process).
             conv, bn = block.conv_s1, block.bn_s1
             conv.weight, conv.bias = fuse_conv_bn_weights(
-                conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight,
-                bn.bias)
+                conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+            )
             block.bn_s1 = nn.Identity()
     return folded
 
@@ -92,10 +92,15 @@ def compute_dtype(device: torch.device, architecture: str) -> torch.dtype:
     auto: bfloat16 for a measured architecture on a CPU with native bfloat16, else float32."""
     setting = os.environ.get(PRECISION_ENV, "auto").strip().lower() or "auto"
     if setting not in PRECISIONS:
-        raise OptionsError(f"{PRECISION_ENV} must be one of {', '.join(PRECISIONS)}, "
-                           f"not {setting!r}.")
-    if setting == "bf16" or (setting == "auto" and device.type == "cpu"
-                             and architecture in FLOAT32_BLOCKS and cpu_has_native_bf16()):
+        raise OptionsError(
+            f"{PRECISION_ENV} must be one of {', '.join(PRECISIONS)}, not {setting!r}."
+        )
+    if setting == "bf16" or (
+        setting == "auto"
+        and device.type == "cpu"
+        and architecture in FLOAT32_BLOCKS
+        and cpu_has_native_bf16()
+    ):
         return torch.bfloat16
     return torch.float32
 
@@ -140,8 +145,7 @@ class Segmenter:
         self.module = module
 
     def _layout(self, batch: torch.Tensor) -> torch.Tensor:
-        return batch.contiguous(memory_format=torch.channels_last) if self._channels_last \
-            else batch
+        return batch.contiguous(memory_format=torch.channels_last) if self._channels_last else batch
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """N×3×H×W normalised input → N×H×W probabilities (float32)."""
@@ -149,8 +153,9 @@ class Segmenter:
         with torch.inference_mode():
             return self.module(tensor)[:, 0].float().cpu().numpy()
 
-    def predict(self, images: Sequence[np.ndarray], *, flip: bool = True,
-                size: int = NETWORK_SIZE) -> list[np.ndarray]:
+    def predict(
+        self, images: Sequence[np.ndarray], *, flip: bool = True, size: int = NETWORK_SIZE
+    ) -> list[np.ndarray]:
         """One size×size probability map per H×W×3 uint8 photo. With ``flip``, each photo also
         goes through mirrored and the two maps are averaged (test-time augmentation: on the
         development split it raised max F and S-measure; see the README)."""
@@ -215,8 +220,9 @@ def subject_crop(prob: np.ndarray, shape: tuple[int, int]) -> tuple[slice, slice
     return slice(top, bottom), slice(left, right)
 
 
-def predict_with_second_look(segmenter: Segmenter, rgb: np.ndarray, *,
-                             flip: bool = True) -> np.ndarray:
+def predict_with_second_look(
+    segmenter: Segmenter, rgb: np.ndarray, *, flip: bool = True
+) -> np.ndarray:
     """The saliency map of the H×W×3 uint8 photo ``rgb``: the network's 320×320 map averaged
     with a wider look for a large subject (see WIDE_MIN_AREA); or, for a small subject (see
     subject_crop), a map of longer side FUSED_SIDE with a closer look at the subject's region
@@ -237,8 +243,11 @@ def predict_with_second_look(segmenter: Segmenter, rgb: np.ndarray, *,
     left, right = round(cols.start * width / w), round(cols.stop * width / w)
     if bottom > top and right > left:
         shrinking = right - left < closer.shape[1]
-        closer = cv2.resize(closer, (right - left, bottom - top),
-                            interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        closer = cv2.resize(
+            closer,
+            (right - left, bottom - top),
+            interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
+        )
         fused[top:bottom, left:right] = (fused[top:bottom, left:right] + closer) / 2
     return fused
 

@@ -224,12 +224,18 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         # tokens such as a KeyError's "101" say nothing to a person and are left out.
         reason = (str(exc).strip().splitlines() or [""])[0].split(". ")[0]
         detail = f" ({reason[:200]})" if " " in reason else ""
-        raise _BadFile("is not a readable PyTorch weights file; it may be truncated or "
-                       f"corrupt{detail}") from exc
+        raise _BadFile(
+            f"is not a readable PyTorch weights file; it may be truncated or corrupt{detail}"
+        ) from exc
     if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
         loaded = loaded["state_dict"]
-    if not isinstance(loaded, Mapping) or not loaded or not all(
-        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in loaded.items()
+    if (
+        not isinstance(loaded, Mapping)
+        or not loaded
+        or not all(
+            isinstance(key, str) and isinstance(value, torch.Tensor)
+            for key, value in loaded.items()
+        )
     ):
         raise _BadFile(f"does not contain a model state dict (found {type(loaded).__name__})")
     state = dict(loaded)
@@ -248,16 +254,18 @@ def _layout_problems(state: Mapping[str, torch.Tensor], architecture: str) -> li
         if key in state and tuple(state[key].shape) != shape
     ]
     problems = []
-    for label, items in (("missing", missing), ("unexpected", unexpected),
-                         ("wrong shape", wrong_shape)):
+    for label, items in (
+        ("missing", missing),
+        ("unexpected", unexpected),
+        ("wrong shape", wrong_shape),
+    ):
         if items:
             shown = ", ".join(items[:3]) + (", …" if len(items) > 3 else "")
             problems.append(f"{len(items)} {label} ({shown})")
     return problems
 
 
-def _checked_state(path: Path, spec: ModelSpec | None) -> tuple[dict[str, torch.Tensor],
-                                                                ModelSpec]:
+def _checked_state(path: Path, spec: ModelSpec | None) -> tuple[dict[str, torch.Tensor], ModelSpec]:
     """The file's state dict and the spec it fits: ``spec``'s architecture when given, else
     whichever architecture the layout matches. _BadFile says what is wrong otherwise."""
     state = _read_state_dict(path)
@@ -265,15 +273,22 @@ def _checked_state(path: Path, spec: ModelSpec | None) -> tuple[dict[str, torch.
         for architecture in ARCHITECTURES:
             if not _layout_problems(state, architecture):
                 return state, MODELS[architecture]
-        raise _BadFile("holds neither U²-Net nor U²-NetP weights (its keys and shapes match "
-                       "no known architecture)")
+        raise _BadFile(
+            "holds neither U²-Net nor U²-NetP weights (its keys and shapes match "
+            "no known architecture)"
+        )
     problems = _layout_problems(state, spec.architecture)
     if problems:
-        others = [arch for arch in ARCHITECTURES
-                  if arch != spec.architecture and not _layout_problems(state, arch)]
+        others = [
+            arch
+            for arch in ARCHITECTURES
+            if arch != spec.architecture and not _layout_problems(state, arch)
+        ]
         looks_like = f". It looks like {others[0]} weights" if others else ""
-        raise _BadFile(f"does not hold {spec.architecture} weights for model {spec.name!r}: "
-                       f"{'; '.join(problems)}{looks_like}")
+        raise _BadFile(
+            f"does not hold {spec.architecture} weights for model {spec.name!r}: "
+            f"{'; '.join(problems)}{looks_like}"
+        )
     return state, spec
 
 
@@ -359,8 +374,15 @@ _MAX_CONFIRM_PAGES = 3
 _USER_AGENT = "bgremover-weights/1.0 (+https://github.com/xuebinqin/U-2-Net)"
 
 
-def _transfer(url: str, out: BinaryIO, progress: DownloadProgress | None,
-              expected_size: int | None, retries: int, backoff: float, timeout: float) -> None:
+def _transfer(
+    url: str,
+    out: BinaryIO,
+    progress: DownloadProgress | None,
+    expected_size: int | None,
+    retries: int,
+    backoff: float,
+    timeout: float,
+) -> None:
     """Write the body at ``url`` into ``out``, following Drive confirmation pages; on a
     dropped connection retry with backoff, resuming with a Range request when the server
     answers 206 and starting over when it answers 200."""
@@ -477,15 +499,20 @@ def download_weights(
     directory = Path(target_dir) if target_dir is not None else download_dir()
     url = source_url(spec, base_url)
     final = directory / spec.filename
-    manual = (f"Try again with `{spec.fetch_command}`, or download {spec.filename} by hand "
-              f"from {spec.url} into {directory}.")
+    manual = (
+        f"Try again with `{spec.fetch_command}`, or download {spec.filename} by hand "
+        f"from {spec.url} into {directory}."
+    )
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part",
-                                             dir=directory)
+        handle, temp_name = tempfile.mkstemp(
+            prefix=f".{spec.filename}.", suffix=".part", dir=directory
+        )
     except OSError as exc:
-        raise WeightsError(f"Cannot write weights into {directory}: {exc}. "
-                           f"Set {MODEL_DIR_ENV} to a writable directory.") from exc
+        raise WeightsError(
+            f"Cannot write weights into {directory}: {exc}. "
+            f"Set {MODEL_DIR_ENV} to a writable directory."
+        ) from exc
     temp = Path(temp_name)
     try:
         with os.fdopen(handle, "wb") as out:
@@ -505,8 +532,9 @@ def download_weights(
             try:
                 _checked_state(temp, spec)
             except _BadFile as exc:
-                raise WeightsError(f"The file downloaded from {url} {exc}; it was deleted. "
-                                   f"{manual}") from exc
+                raise WeightsError(
+                    f"The file downloaded from {url} {exc}; it was deleted. {manual}"
+                ) from exc
         temp.chmod(0o644)
         os.replace(temp, final)
     finally:
@@ -528,8 +556,9 @@ def configure_torch_threads() -> int:
     setting = os.environ.get(TORCH_THREADS_ENV, "").strip()
     if setting:
         if not setting.isdigit() or int(setting) < 1:
-            raise OptionsError(f"{TORCH_THREADS_ENV} must be a positive whole number, "
-                               f"not {setting!r}.")
+            raise OptionsError(
+                f"{TORCH_THREADS_ENV} must be a positive whole number, not {setting!r}."
+            )
         threads = int(setting)
     elif hasattr(os, "sched_getaffinity"):
         threads = len(os.sched_getaffinity(0))
@@ -548,25 +577,35 @@ def _pick_device(device: str | torch.device | None) -> torch.device:
         device = os.environ.get(DEVICE_ENV, "").strip() or "auto"
         source = DEVICE_ENV
     if device == "auto":
-        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() \
+        return (
+            torch.device("cuda", torch.cuda.current_device())
+            if torch.cuda.is_available()
             else torch.device("cpu")
+        )
     try:
         chosen = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise OptionsError(f"{source} {device!r} is not a device name "
-                           "(try 'auto', 'cpu' or 'cuda').") from exc
+        raise OptionsError(
+            f"{source} {device!r} is not a device name (try 'auto', 'cpu' or 'cuda')."
+        ) from exc
     if chosen.type == "cuda":
         if not torch.cuda.is_available():
-            raise OptionsError(f"{source} {str(chosen)!r} was asked for, but CUDA is not "
-                               "available.")
+            raise OptionsError(
+                f"{source} {str(chosen)!r} was asked for, but CUDA is not available."
+            )
         if chosen.index is None:
             chosen = torch.device("cuda", torch.cuda.current_device())
     return chosen
 
 
-def _locate(name: str | None, path: str | os.PathLike[str] | None,
-            model_dir: str | os.PathLike[str] | None, download: bool, base_url: str | None,
-            progress: DownloadProgress | None) -> tuple[ModelSpec | None, Path]:
+def _locate(
+    name: str | None,
+    path: str | os.PathLike[str] | None,
+    model_dir: str | os.PathLike[str] | None,
+    download: bool,
+    base_url: str | None,
+    progress: DownloadProgress | None,
+) -> tuple[ModelSpec | None, Path]:
     """(spec, weights file) following the resolution order; spec is None for an explicit file
     whose name and arguments say nothing about its architecture."""
     if path is not None:
@@ -644,8 +683,9 @@ def load_model(
             module.eval().to(torch_device)
         except (RuntimeError, AssertionError) as exc:  # e.g. a backend torch was built without
             raise OptionsError(f"Cannot use device {str(torch_device)!r}: {exc}") from exc
-        loaded = LoadedModel(name=spec.name, spec=spec, path=weights_path,
-                             device=torch_device, module=module)
+        loaded = LoadedModel(
+            name=spec.name, spec=spec, path=weights_path, device=torch_device, module=module
+        )
         _cache[key] = loaded
         return loaded
 

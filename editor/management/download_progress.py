@@ -29,8 +29,10 @@ class ProgressBar:
         if total:
             filled = self.width * done // total
             bar = "#" * filled + "-" * (self.width - filled)
-            self.write(f"\r  [{bar}] {100 * done // total:3d}%  "
-                       f"{done / MB:.1f} / {total / MB:.1f} MB", ending="")
+            self.write(
+                f"\r  [{bar}] {100 * done // total:3d}%  {done / MB:.1f} / {total / MB:.1f} MB",
+                ending="",
+            )
         else:
             self.write(f"\r  {done / MB:.1f} MB", ending="")
 

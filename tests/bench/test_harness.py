@@ -33,26 +33,44 @@ def degraded_truth(truth_dir: Path):
 
 
 def score_cli(shared_dir: Path, *args: str) -> dict:
-    done = subprocess.run([sys.executable, str(shared_dir / "tools" / "score.py"), *args,
-                           "--json"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, str(shared_dir / "tools" / "score.py"), *args, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout)
 
 
-def test_table_numbers_are_score_py_cli_numbers(shared_dir: Path, eval_dir: Path,
-                                                tmp_path: Path):
+def test_table_numbers_are_score_py_cli_numbers(shared_dir: Path, eval_dir: Path, tmp_path: Path):
     split = make_subset(EvalSplit(eval_dir), tmp_path / "eval", SOD_ITEMS, MATTING_ITEMS)
-    methods = {"sod": {"blurred": degraded_truth(split.sod_masks)},
-               "matting": {"blurred": degraded_truth(split.matting_alpha)}}
-    results = quality.run_quality(methods, split, load_scorer(shared_dir), tmp_path / "pred",
-                                  log=lambda _: None)
+    methods = {
+        "sod": {"blurred": degraded_truth(split.sod_masks)},
+        "matting": {"blurred": degraded_truth(split.matting_alpha)},
+    }
+    results = quality.run_quality(
+        methods, split, load_scorer(shared_dir), tmp_path / "pred", log=lambda _: None
+    )
 
     reference = {
-        "sod": score_cli(shared_dir, "sod", "--pred", str(tmp_path / "pred" / "sod" / "blurred"),
-                         "--gt", str(split.sod_masks)),
-        "matting": score_cli(shared_dir, "matting", "--pred",
-                             str(tmp_path / "pred" / "matting" / "blurred"),
-                             "--gt", str(split.matting_alpha),
-                             "--trimaps", str(split.matting_trimaps)),
+        "sod": score_cli(
+            shared_dir,
+            "sod",
+            "--pred",
+            str(tmp_path / "pred" / "sod" / "blurred"),
+            "--gt",
+            str(split.sod_masks),
+        ),
+        "matting": score_cli(
+            shared_dir,
+            "matting",
+            "--pred",
+            str(tmp_path / "pred" / "matting" / "blurred"),
+            "--gt",
+            str(split.matting_alpha),
+            "--trimaps",
+            str(split.matting_trimaps),
+        ),
     }
     for kind, columns in (("sod", report.SOD_COLUMNS), ("matting", report.MATTING_COLUMNS)):
         ours = results[kind]["blurred"]
@@ -60,16 +78,16 @@ def test_table_numbers_are_score_py_cli_numbers(shared_dir: Path, eval_dir: Path
         for key, value in reference[kind].items():
             assert ours[key] == value, (kind, key)
         table_row = report.format_quality(kind, results[kind]).splitlines()[2].split()
-        assert table_row[1:1 + len(columns)] == [f"{reference[kind][c]:.4f}" for c in columns]
+        assert table_row[1 : 1 + len(columns)] == [f"{reference[kind][c]:.4f}" for c in columns]
     # The degraded prediction is imperfect, so the metrics are not at their trivial values.
     assert 0 < results["sod"]["blurred"]["MAE"] < 0.2
     assert results["matting"]["blurred"]["SAD"] > 0
 
 
 @pytest.mark.parametrize("megapixels", [1.0, 2.5])
-def test_upscaled_photo_has_the_requested_pixel_count_and_aspect(eval_dir: Path,
-                                                                 tmp_path: Path,
-                                                                 megapixels: float):
+def test_upscaled_photo_has_the_requested_pixel_count_and_aspect(
+    eval_dir: Path, tmp_path: Path, megapixels: float
+):
     source = eval_dir / "sod" / "images" / "ecssd_0557.jpg"  # the grayscale JPEG
     dst = tmp_path / "photo.jpg"
     width, height = speed.upscale_to_megapixels(source, megapixels, dst)
@@ -111,8 +129,13 @@ def test_targets_compare_inclusively_and_mark_unmeasured_ones():
 
 def test_cli_targets_compare_our_matting_run_with_both_rembg_runs():
     def row(matting: str, ours: float, theirs: float) -> dict:
-        return {"size_mp": 12, "matting": matting, "ours": {"median_s": ours},
-                "rembg": {"median_s": theirs}, "ratio": ours / theirs}
+        return {
+            "size_mp": 12,
+            "matting": matting,
+            "ours": {"median_s": ours},
+            "rembg": {"median_s": theirs},
+            "ratio": ours / theirs,
+        }
 
     results = {"speed": {"cli": [row("off", 4.0, 5.0), row("on", 6.0, 50.0)]}}
     found = {t.name: t for t in report.targets(results)}
@@ -121,15 +144,18 @@ def test_cli_targets_compare_our_matting_run_with_both_rembg_runs():
     alpha_matting = found["CLI 12 MP: ours with matting / rembg -a"]
     assert alpha_matting.measured == 6.0 / 50.0 and alpha_matting.passed is True
     # Runs that alternated exactly ours with matting and rembg plain take precedence.
-    results["speed"]["matting_vs_plain"] = [{"size_mp": 12, "ours": {"median_s": 4.5},
-                                             "rembg": {"median_s": 5.0}, "ratio": 0.9}]
+    results["speed"]["matting_vs_plain"] = [
+        {"size_mp": 12, "ours": {"median_s": 4.5}, "rembg": {"median_s": 5.0}, "ratio": 0.9}
+    ]
     plain = {t.name: t for t in report.targets(results)}[
-        "CLI 12 MP: ours with matting / rembg plain"]
+        "CLI 12 MP: ours with matting / rembg plain"
+    ]
     assert plain.measured == 0.9 and plain.passed is True
 
 
-def test_rembg_loads_the_shared_onnx_from_its_own_home(shared_dir: Path, eval_dir: Path,
-                                                       tmp_path: Path):
+def test_rembg_loads_the_shared_onnx_from_its_own_home(
+    shared_dir: Path, eval_dir: Path, tmp_path: Path
+):
     from bench import rembg_runner
 
     if not rembg_runner.rembg_available():
@@ -155,8 +181,7 @@ def run_bench(tmp_path: Path, *args: str) -> dict:
     return json.loads(out.read_text())
 
 
-def test_results_json_has_the_quality_section_and_every_target(shared_dir: Path,
-                                                               tmp_path: Path):
+def test_results_json_has_the_quality_section_and_every_target(shared_dir: Path, tmp_path: Path):
     results = run_bench(tmp_path, "--only", "quality", "--sod-limit", "2", "--matting-limit", "1")
 
     assert {"meta", "quality", "targets"} <= set(results)
@@ -174,12 +199,15 @@ def test_results_json_has_the_quality_section_and_every_target(shared_dir: Path,
 
 @pytest.mark.slow
 def test_results_json_has_the_speed_and_forward_sections(shared_dir: Path, tmp_path: Path):
-    results = run_bench(tmp_path, "--only", "speed", "--sizes", "0.05", "--repeats", "1",
-                        "--forward-repeats", "1")
+    results = run_bench(
+        tmp_path, "--only", "speed", "--sizes", "0.05", "--repeats", "1", "--forward-repeats", "1"
+    )
 
     assert {"meta", "speed", "forward", "targets"} <= set(results)
     assert [(row["size_mp"], row["matting"]) for row in results["speed"]["cli"]] == [
-        (0.05, "off"), (0.05, "on")]
+        (0.05, "off"),
+        (0.05, "on"),
+    ]
     for row in results["speed"]["cli"]:
         assert row["ours"]["median_s"] > 0 and row["ours"]["peak_rss_mib"] > 0
         assert "rembg" not in row

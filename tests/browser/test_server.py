@@ -53,9 +53,14 @@ class Visitor:
     def upload(self, name: str, data: bytes) -> tuple[int, dict[str, object]]:
         boundary = uuid.uuid4().hex
         body = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+            (
+                f"--{boundary}\r\n"
+                f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         content_type = f"multipart/form-data; boundary={boundary}"
         status, _, answer = self.request("POST", "/upload/", body, {"Content-Type": content_type})
         return status, json.loads(answer)
@@ -187,4 +192,3 @@ def test_the_periodic_purge_runs_inside_the_server(
         assert time.monotonic() < deadline, "the server never purged the expired image"
         time.sleep(0.2)
     assert visitor.request("GET", f"/images/{state['image']}/")[0] == 404
-

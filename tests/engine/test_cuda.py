@@ -14,8 +14,9 @@ from bgremover.engine.pipeline import RemovalOptions, remove_background
 from bgremover.engine.segment import PRECISION_ENV, Segmenter
 from bgremover.engine.weights import DEVICE_ENV, load_model
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
-                                reason="no CUDA device: PyTorch sees no GPU here")
+pytestmark = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device: PyTorch sees no GPU here"
+)
 
 PHOTOS = ("ecssd_0011", "ecssd_0027", "ecssd_0055", "ecssd_0557")
 
@@ -26,8 +27,10 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def photos(eval_dir: Path) -> list[np.ndarray]:
-    return [np.asarray(Image.open(eval_dir / "sod" / "images" / f"{stem}.jpg").convert("RGB"))
-            for stem in PHOTOS]
+    return [
+        np.asarray(Image.open(eval_dir / "sod" / "images" / f"{stem}.jpg").convert("RGB"))
+        for stem in PHOTOS
+    ]
 
 
 def test_auto_device_is_the_gpu(u2netp_weights, monkeypatch):
@@ -50,8 +53,9 @@ def test_gpu_maps_match_the_cpu_maps(u2netp_weights, monkeypatch, photos):
         assert _iou(ours, reference) > 0.995
 
 
-def test_whole_cutout_on_the_gpu_matches_the_cpu_and_the_truth(u2netp_weights, eval_dir,
-                                                                 monkeypatch):
+def test_whole_cutout_on_the_gpu_matches_the_cpu_and_the_truth(
+    u2netp_weights, eval_dir, monkeypatch
+):
     monkeypatch.setenv(PRECISION_ENV, "fp32")
     source = eval_dir / "sod" / "images" / "ecssd_0027.jpg"
     truth = np.asarray(Image.open(eval_dir / "sod" / "masks" / "ecssd_0027.png").convert("L"))

@@ -45,9 +45,9 @@ def png_chunk_types(data: bytes) -> list[bytes]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     position, types = 8, []
     while position < len(data):
-        (length,) = struct.unpack(">I", data[position:position + 4])
-        kind_and_body = data[position + 4:position + 8 + length]
-        (crc,) = struct.unpack(">I", data[position + 8 + length:position + 12 + length])
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind_and_body = data[position + 4 : position + 8 + length]
+        (crc,) = struct.unpack(">I", data[position + 8 + length : position + 12 + length])
         assert zlib.crc32(kind_and_body) == crc, kind_and_body[:4]
         types.append(kind_and_body[:4])
         position += 12 + length
@@ -58,11 +58,15 @@ SRGB_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(
 
 
 def test_formats_mapping_matches_the_contract():
-    assert FORMATS == {"png": ("image/png", ".png"), "webp": ("image/webp", ".webp"),
-                       "jpeg": ("image/jpeg", ".jpg")}
+    assert FORMATS == {
+        "png": ("image/png", ".png"),
+        "webp": ("image/webp", ".webp"),
+        "jpeg": ("image/jpeg", ".jpg"),
+    }
 
 
 # --- PNG --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("channels, mode", [(3, "RGB"), (4, "RGBA")])
 def test_png_round_trip_is_exact_and_in_rgb_order(channels, mode):
@@ -129,11 +133,12 @@ def test_png_deflated_in_many_strips_is_one_valid_stream(monkeypatch, channels):
     data = encode_mask(pixels) if channels == 1 else encode_image(pixels, "png")
     assert png_chunk_types(data) == [b"IHDR", b"IDAT", b"IEND"]
     np.testing.assert_array_equal(np.asarray(opened(data)), pixels)
-    idat = data[data.index(b"IDAT") + 4:data.index(b"IEND") - 8]
+    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
     assert zlib.decompress(idat)[:1] == b"\x02"  # every row filtered with Up
 
 
 # --- WebP -------------------------------------------------------------------------------------
+
 
 def test_webp_with_transparency_is_lossless_where_it_shows():
     pixels = photo(channels=4)
@@ -167,6 +172,7 @@ def test_webp_refuses_sides_beyond_its_format_limit():
 
 # --- JPEG -------------------------------------------------------------------------------------
 
+
 def test_jpeg_is_rgb_quality_92_close_to_the_source():
     pixels = photo(channels=3)
     data = encode_image(pixels, "jpeg")
@@ -187,14 +193,17 @@ def test_jpeg_keeps_icc_profile():
 def test_jpeg_refuses_rgba_with_a_way_out():
     with pytest.raises(OptionsError) as caught:
         encode_image(photo(channels=4), "jpeg")
-    assert str(caught.value) == ("JPEG cannot store transparency: choose a background colour or "
-                                 "image, or PNG/WebP")
+    assert str(caught.value) == (
+        "JPEG cannot store transparency: choose a background colour or image, or PNG/WebP"
+    )
 
 
 # --- formats and arguments --------------------------------------------------------------------
 
-@pytest.mark.parametrize("alias, pillow_format", [("PNG", "PNG"), (" WebP ", "WEBP"),
-                                                  ("jpg", "JPEG"), (".jpeg", "JPEG")])
+
+@pytest.mark.parametrize(
+    "alias, pillow_format", [("PNG", "PNG"), (" WebP ", "WEBP"), ("jpg", "JPEG"), (".jpeg", "JPEG")]
+)
 def test_format_names_are_forgiving(alias, pillow_format):
     assert opened(encode_image(photo(), alias)).format == pillow_format
 
@@ -208,8 +217,13 @@ def test_unknown_format_lists_the_allowed_ones(fmt):
 
 @pytest.mark.parametrize(
     "pixels",
-    [np.zeros((4, 4), np.uint8), np.zeros((4, 4, 2), np.uint8), np.zeros((4, 4, 3), np.float32),
-     np.zeros((0, 4, 3), np.uint8), [[0, 0, 0]]],
+    [
+        np.zeros((4, 4), np.uint8),
+        np.zeros((4, 4, 2), np.uint8),
+        np.zeros((4, 4, 3), np.float32),
+        np.zeros((0, 4, 3), np.uint8),
+        [[0, 0, 0]],
+    ],
 )
 def test_malformed_pixel_arrays_are_programming_errors(pixels):
     with pytest.raises(ValueError, match="expected a non-empty H×W×3 or H×W×4 uint8 array"):
@@ -217,6 +231,7 @@ def test_malformed_pixel_arrays_are_programming_errors(pixels):
 
 
 # --- mask -------------------------------------------------------------------------------------
+
 
 def test_mask_is_a_single_channel_8bit_png_and_exact():
     alpha = photo(channels=4)[..., 3].copy()

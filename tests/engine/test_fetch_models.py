@@ -35,8 +35,9 @@ def test_downloads_then_reports_the_file_as_present(serve, random_u2netp, tmp_pa
     assert f"from {server.url}/u2netp.pth" in output
     size_mb = random_u2netp.stat().st_size / 1e6
     assert f"[{'#' * 30}] 100%  {size_mb:.1f} / {size_mb:.1f} MB" in output  # the bar's last frame
-    assert f"u2netp: saved {tmp_path / 'u2netp.pth'} (md5 {md5_of(random_u2netp)} verified)" \
-        in output
+    assert (
+        f"u2netp: saved {tmp_path / 'u2netp.pth'} (md5 {md5_of(random_u2netp)} verified)" in output
+    )
     assert (tmp_path / "u2netp.pth").read_bytes() == random_u2netp.read_bytes()
 
     again = fetch("u2netp", "--model-dir", str(tmp_path), "--base-url", server.url)
@@ -44,8 +45,9 @@ def test_downloads_then_reports_the_file_as_present(serve, random_u2netp, tmp_pa
     assert len(server.requests) == 1
 
 
-def test_valid_converted_weights_are_kept_although_their_md5_differs(serve, u2netp_weights,
-                                                                     tmp_path):
+def test_valid_converted_weights_are_kept_although_their_md5_differs(
+    serve, u2netp_weights, tmp_path
+):
     server = serve({})
     shutil.copyfile(u2netp_weights, tmp_path / "u2netp.pth")
     output = fetch("u2netp", "--model-dir", str(tmp_path), "--base-url", server.url)
@@ -69,8 +71,16 @@ def test_checksum_mismatch_fails_the_command_and_leaves_nothing(serve, u2netp_we
     server = serve({"u2netp.pth": u2netp_weights.read_bytes()})
     out = StringIO()
     with pytest.raises(CommandError, match="Could not fetch: u2netp"):
-        call_command("fetch_models", "u2netp", "--model-dir", str(tmp_path),
-                     "--base-url", server.url, stdout=out, stderr=out)
+        call_command(
+            "fetch_models",
+            "u2netp",
+            "--model-dir",
+            str(tmp_path),
+            "--base-url",
+            server.url,
+            stdout=out,
+            stderr=out,
+        )
     assert "does not match its published checksum" in out.getvalue()
     assert list(tmp_path.iterdir()) == []
 
@@ -79,8 +89,15 @@ def test_default_names_are_the_general_models(serve, tmp_path):
     server = serve({})
     out = StringIO()
     with pytest.raises(CommandError, match="Could not fetch: u2net, u2netp"):
-        call_command("fetch_models", "--model-dir", str(tmp_path), "--base-url", server.url,
-                     stdout=out, stderr=out)
+        call_command(
+            "fetch_models",
+            "--model-dir",
+            str(tmp_path),
+            "--base-url",
+            server.url,
+            stdout=out,
+            stderr=out,
+        )
     assert [path for path, _ in server.requests] == ["/u2net.pth", "/u2netp.pth"]
     assert "HTTP 404" in out.getvalue()
 

@@ -115,8 +115,9 @@ def test_without_its_helper_the_solve_runs_here(helper):
     helper.process.kill()
     helper.process.join(timeout=30)
     photo, trimap, prob = _working_size_inputs()
-    np.testing.assert_array_equal(helper(photo, trimap, prob).alpha,
-                                  matting.solve_working_size(photo, trimap, prob).alpha)
+    np.testing.assert_array_equal(
+        helper(photo, trimap, prob).alpha, matting.solve_working_size(photo, trimap, prob).alpha
+    )
 
 
 def test_the_helper_ends_when_let_go():

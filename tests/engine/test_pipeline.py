@@ -51,8 +51,11 @@ def test_known_photos_give_masks_close_to_the_ground_truth(eval_dir, options, st
 def test_progress_goes_through_the_named_stages_in_order(eval_dir, options):
     path, _ = _photo(eval_dir, KNOWN_PHOTOS[0])
     seen: list[tuple[str, float]] = []
-    cutout = remove_background(path, RemovalOptions(**{**options.__dict__, "matting": "on"}),
-                               lambda stage, done: seen.append((stage, done)))
+    cutout = remove_background(
+        path,
+        RemovalOptions(**{**options.__dict__, "matting": "on"}),
+        lambda stage, done: seen.append((stage, done)),
+    )
     render(cutout, RenderOptions(), lambda stage, done: seen.append((stage, done)))
     names = [stage for stage, _ in seen]
     assert set(names) == set(STAGES)
@@ -78,8 +81,9 @@ def test_large_photos_are_matted_at_bounded_size_and_returned_at_full_size(eval_
     path = eval_dir / "matting" / "images" / "alphamatting_GT04.png"
     photo = Image.open(path).convert("RGB")
     big = photo.resize((photo.width * 3, photo.height * 3), Image.BICUBIC)
-    cutout = remove_background(_encoded(big, "PNG"),
-                               RemovalOptions(**{**options.__dict__, "matting": "on"}))
+    cutout = remove_background(
+        _encoded(big, "PNG"), RemovalOptions(**{**options.__dict__, "matting": "on"})
+    )
     assert cutout.alpha.shape == (big.height, big.width)
     small = remove_background(path, RemovalOptions(**{**options.__dict__, "matting": "on"}))
     shrunk = cv2.resize(cutout.alpha, (photo.width, photo.height), interpolation=cv2.INTER_AREA)
@@ -93,8 +97,9 @@ def _encoded(image: Image.Image, fmt: str, **params) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("orientation, expected_size", [(1, (120, 80)), (6, (80, 120)),
-                                                         (8, (80, 120)), (3, (120, 80))])
+@pytest.mark.parametrize(
+    "orientation, expected_size", [(1, (120, 80)), (6, (80, 120)), (8, (80, 120)), (3, (120, 80))]
+)
 def test_exif_rotation_gives_the_displayed_size(options, orientation, expected_size):
     photo = Image.new("RGB", (120, 80), (40, 120, 200))
     exif = Image.Exif()
@@ -164,8 +169,9 @@ def test_render_transparent_png_has_transparent_corners_and_opaque_subject(cutou
 
 
 def test_render_jpeg_with_colour_background_and_crop(cutout):
-    options = RenderOptions(background=Background(kind="color", color=(0, 200, 0)),
-                            format="jpeg", crop_margin=0.05)
+    options = RenderOptions(
+        background=Background(kind="color", color=(0, 200, 0)), format="jpeg", crop_margin=0.05
+    )
     image = Image.open(io.BytesIO(render(cutout, options))).convert("RGB")
     assert image.size[0] <= cutout.alpha.shape[1] and image.size[1] <= cutout.alpha.shape[0]
     corner = np.asarray(image)[1, 1].astype(int)
@@ -179,8 +185,7 @@ def test_render_mask_is_the_alpha_as_8_bit_grey(cutout):
 
 
 def test_recompose_from_stored_rgba_matches_the_original_render(cutout):
-    again = Cutout.from_planes(cutout.foreground, cutout.alpha, cutout.original,
-                               cutout.icc_profile)
+    again = Cutout.from_planes(cutout.foreground, cutout.alpha, cutout.original, cutout.icc_profile)
     assert render(again) == render(cutout)
     with pytest.raises(OptionsError):
         Cutout.from_planes(cutout.foreground[:10], cutout.alpha[:10], cutout.original)

@@ -86,6 +86,7 @@ class CountingStream(io.BytesIO):
 
 # --- pixel modes ------------------------------------------------------------------------------
 
+
 def test_mode_1_bilevel_becomes_black_and_white_rgb():
     image = Image.new("1", (5, 4), 0)
     image.putpixel((2, 1), 1)
@@ -206,9 +207,11 @@ def test_32bit_integer_tiff_I_is_read_as_16bit_range():
 
 @pytest.mark.parametrize(
     "values, expected",
-    [([0.0, 0.5, 1.0], [0, 128, 255]),            # normalised floats are scaled
-     ([0.0, 100.0, 300.0], [0, 100, 255]),        # other ranges clip like Pillow's own convert
-     ([np.nan, -1.0, 42.4], [0, 0, 42])],
+    [
+        ([0.0, 0.5, 1.0], [0, 128, 255]),  # normalised floats are scaled
+        ([0.0, 100.0, 300.0], [0, 100, 255]),  # other ranges clip like Pillow's own convert
+        ([np.nan, -1.0, 42.4], [0, 0, 42]),
+    ],
 )
 def test_float_tiff_F(values, expected):
     data = save(Image.fromarray(np.array([values], np.float32)), "TIFF")
@@ -236,17 +239,30 @@ def test_16bit_rgb_png_without_alpha():
 
 # --- formats ----------------------------------------------------------------------------------
 
+
 def _gradient(width: int = 48, height: int = 32) -> np.ndarray:
     x = np.linspace(0, 255, width)[None, :]
     y = np.linspace(0, 255, height)[:, None]
-    return np.stack([np.broadcast_to(x, (height, width)), np.broadcast_to(y, (height, width)),
-                     np.full((height, width), 128.0)], axis=-1).astype(np.uint8)
+    return np.stack(
+        [
+            np.broadcast_to(x, (height, width)),
+            np.broadcast_to(y, (height, width)),
+            np.full((height, width), 128.0),
+        ],
+        axis=-1,
+    ).astype(np.uint8)
 
 
 @pytest.mark.parametrize(
     "fmt, params, tolerance",
-    [("JPEG", {"quality": 95}, 12), ("PNG", {}, 0), ("WEBP", {"lossless": True}, 0),
-     ("BMP", {}, 0), ("TIFF", {}, 0), ("GIF", {}, 40)],
+    [
+        ("JPEG", {"quality": 95}, 12),
+        ("PNG", {}, 0),
+        ("WEBP", {"lossless": True}, 0),
+        ("BMP", {}, 0),
+        ("TIFF", {}, 0),
+        ("GIF", {}, 40),
+    ],
 )
 def test_each_format_decodes_to_the_saved_pixels(fmt, params, tolerance):
     rgb = _gradient()
@@ -280,8 +296,9 @@ def test_heif_orientation_is_applied_once():
     rgb[:, :10] = (255, 0, 0)
     exif = Image.Exif()
     exif[0x0112] = 6
-    data = _encode_with_pillow_or_skip(Image.fromarray(rgb), "HEIF", exif=exif.tobytes(),
-                                       quality=95)
+    data = _encode_with_pillow_or_skip(
+        Image.fromarray(rgb), "HEIF", exif=exif.tobytes(), quality=95
+    )
     decoded = decode_image(data)
     assert decoded.rgb.shape == (30, 20, 3)
     assert decoded.rgb[:8, :, 0].mean() > 200 and decoded.rgb[-8:, :, 0].mean() < 50
@@ -313,9 +330,10 @@ def test_animation_uses_first_frame_counts_frames_and_says_so(case):
 
 
 def test_gif_damaged_after_its_first_frame_still_gives_the_first_frame():
-    frames = [Image.fromarray(np.random.default_rng(seed).integers(0, 256, (64, 64, 3),
-                                                                   dtype=np.uint8))
-              for seed in range(3)]
+    frames = [
+        Image.fromarray(np.random.default_rng(seed).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        for seed in range(3)
+    ]
     data = save(frames[0], "GIF", save_all=True, append_images=frames[1:])
     intact = decode_image(data)
     assert intact.frame_count == 3
@@ -349,6 +367,7 @@ def test_extreme_shapes_decode(case, size):
 
 # --- colour profiles --------------------------------------------------------------------------
 
+
 def _profile_bytes(name: str) -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile(name)).tobytes()
 
@@ -372,6 +391,7 @@ def test_no_profile_gives_none():
 
 # --- EXIF orientation -------------------------------------------------------------------------
 
+
 def _left_red_jpeg(orientation: int | None) -> bytes:
     """30 wide × 20 tall, the left third red, the rest black, with the orientation tag."""
     rgb = np.zeros((20, 30, 3), np.uint8)
@@ -384,16 +404,24 @@ def _left_red_jpeg(orientation: int | None) -> bytes:
 
 def _red_side(rgb: np.ndarray) -> str:
     red = rgb[..., 0].astype(float)
-    sides = {"top": red[:5].mean(), "bottom": red[-5:].mean(),
-             "left": red[:, :5].mean(), "right": red[:, -5:].mean()}
+    sides = {
+        "top": red[:5].mean(),
+        "bottom": red[-5:].mean(),
+        "left": red[:, :5].mean(),
+        "right": red[:, -5:].mean(),
+    }
     return max(sides, key=sides.__getitem__)
 
 
 @pytest.mark.parametrize(
     "orientation, shape, red_side",
-    [(None, (20, 30, 3), "left"), (1, (20, 30, 3), "left"), (3, (20, 30, 3), "right"),
-     (6, (30, 20, 3), "top"),      # display = rotate 90° clockwise: left edge goes to the top
-     (8, (30, 20, 3), "bottom")],  # display = rotate 90° counter-clockwise
+    [
+        (None, (20, 30, 3), "left"),
+        (1, (20, 30, 3), "left"),
+        (3, (20, 30, 3), "right"),
+        (6, (30, 20, 3), "top"),  # display = rotate 90° clockwise: left edge goes to the top
+        (8, (30, 20, 3), "bottom"),
+    ],  # display = rotate 90° counter-clockwise
 )
 def test_exif_orientation_is_applied(orientation, shape, red_side):
     decoded = decode_image(_left_red_jpeg(orientation))
@@ -406,7 +434,8 @@ def test_absurd_orientation_is_ignored_with_a_note():
     decoded = decode_image(hostile.absurd_orientation()[1])
     assert decoded.rgb.shape == (30, 40, 3)
     assert decoded.notes == [
-        f"the EXIF orientation value {hostile.ABSURD_ORIENTATION} is not valid and was ignored"]
+        f"the EXIF orientation value {hostile.ABSURD_ORIENTATION} is not valid and was ignored"
+    ]
 
 
 def test_corrupt_exif_block_is_ignored_with_a_note():
@@ -453,8 +482,14 @@ def test_hostile_input_prints_nothing_where_logging_is_not_configured():
         "    except EngineError:\n"
         "        pass\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[2], timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=120,
+        check=False,
+    )
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
@@ -494,6 +529,7 @@ def test_every_truncation_of_a_valid_file_is_refused_or_decoded_never_crashes(fm
 
 # --- limits -----------------------------------------------------------------------------------
 
+
 def test_png_bomb_is_refused_from_its_header():
     data = hostile.png_bomb()[1]
     stream = CountingStream(data)
@@ -508,7 +544,8 @@ def test_pixel_limit_is_checked_before_decoding_and_names_the_size():
     with pytest.raises(ImageTooLargeError) as caught:
         decode_image(stream, max_pixels=400_000)
     assert str(caught.value).startswith(
-        "The image is 10000×50 pixels (0.5 megapixels); the limit is 0.4 megapixels")
+        "The image is 10000×50 pixels (0.5 megapixels); the limit is 0.4 megapixels"
+    )
     assert stream.furthest < len(data) // 100
 
 
@@ -524,11 +561,19 @@ def test_pillow_bomb_limit_is_fixed_and_caps_every_explicit_limit():
     small = save(Image.new("RGB", (100, 100), (5, 6, 7)), "PNG")
     assert decode_image(small, max_pixels=None).rgb.shape == (100, 100, 3)
     side = 12_000  # 144 MP: above Pillow's limit, below the 2× where Pillow itself refuses
-    huge = hostile.png_from_rows(side, side, bit_depth=1, colour_type=0, level=9,
-                                 rows=(bytes(side // 8) for _ in range(side)))
+    huge = hostile.png_from_rows(
+        side,
+        side,
+        bit_depth=1,
+        colour_type=0,
+        level=9,
+        rows=(bytes(side // 8) for _ in range(side)),
+    )
     for max_pixels in (None, 10 * PILLOW_MAX_IMAGE_PIXELS):
-        with pytest.raises(ImageTooLargeError,
-                           match=r"12000×12000 pixels \(144 megapixels\); the limit is 128 mega"):
+        with pytest.raises(
+            ImageTooLargeError,
+            match=r"12000×12000 pixels \(144 megapixels\); the limit is 128 mega",
+        ):
             decode_image(huge, max_pixels=max_pixels)
     assert Image.MAX_IMAGE_PIXELS == PILLOW_MAX_IMAGE_PIXELS
 
@@ -570,14 +615,17 @@ def test_non_seekable_stream_is_read_no_further_than_the_byte_limit():
 
 # --- sources ----------------------------------------------------------------------------------
 
+
 def test_sources_bytes_bytearray_path_str_and_file_object_agree(tmp_path: Path):
     data = save(Image.fromarray(_gradient()), "PNG")
     path = tmp_path / "gradient.png"
     path.write_bytes(data)
     with path.open("rb") as handle:
         handle.read(10)  # a file object is read from its start, wherever it was left
-        results = [decode_image(source).rgb for source in
-                   (data, bytearray(data), memoryview(data), path, str(path), handle)]
+        results = [
+            decode_image(source).rgb
+            for source in (data, bytearray(data), memoryview(data), path, str(path), handle)
+        ]
     for rgb in results[1:]:
         np.testing.assert_array_equal(rgb, results[0])
 
@@ -607,9 +655,17 @@ def test_empty_file_on_disk_and_empty_stream(tmp_path: Path):
 
 # --- fuzzing ----------------------------------------------------------------------------------
 
-_SIGNATURE_PREFIXES = [b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"BM",
-                       b"II*\x00", b"MM\x00*", b"RIFF\x00\x00\x00\x00WEBP",
-                       b"\x00\x00\x00\x18ftypheic"]
+_SIGNATURE_PREFIXES = [
+    b"",
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff\xe0",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+    b"RIFF\x00\x00\x00\x00WEBP",
+    b"\x00\x00\x00\x18ftypheic",
+]
 
 
 @settings(max_examples=150, deadline=None)

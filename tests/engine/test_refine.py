@@ -24,10 +24,10 @@ def _disc(shape: tuple[int, int], centre: tuple[int, int], radius: int) -> np.nd
 def test_specks_go_but_a_confident_second_subject_and_a_real_hole_stay():
     prob = np.zeros((320, 320), np.float32)
     subject = _disc(prob.shape, (120, 160), 80)
-    second = _disc(prob.shape, (270, 60), 14)      # small, far away, but certain
-    speck = _disc(prob.shape, (280, 280), 3)       # tiny and unsure
+    second = _disc(prob.shape, (270, 60), 14)  # small, far away, but certain
+    speck = _disc(prob.shape, (280, 280), 3)  # tiny and unsure
     real_hole = _disc(prob.shape, (120, 160), 25)  # a big gap inside the subject
-    pinhole = _disc(prob.shape, (80, 120), 1)      # a few pixels missing
+    pinhole = _disc(prob.shape, (80, 120), 1)  # a few pixels missing
     prob[subject] = 0.97
     prob[real_hole] = 0.02
     prob[pinhole] = 0.1

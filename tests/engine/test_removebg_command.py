@@ -295,15 +295,23 @@ def test_an_unknown_model_name_is_refused_before_any_work(tmp_path, photos):
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_command_line_exit_status_is_1_when_a_file_failed(
-    tmp_path, photos, u2netp_weights, capsys
-):
+def test_command_line_exit_status_is_1_when_a_file_failed(tmp_path, photos, u2netp_weights, capsys):
     """What manage.py runs, in this process (a new one spends most of a minute loading and
     tracing the network): CommandError becomes exit status 1 after the summary."""
     bad = tmp_path / "in" / "empty.png"
     bad.write_bytes(b"")
-    argv = ["manage.py", "removebg", str(bad), str(photos[1]), "-o", str(tmp_path / "out"),
-            "--matting", "off", "--model-path", str(u2netp_weights)]
+    argv = [
+        "manage.py",
+        "removebg",
+        str(bad),
+        str(photos[1]),
+        "-o",
+        str(tmp_path / "out"),
+        "--matting",
+        "off",
+        "--model-path",
+        str(u2netp_weights),
+    ]
     with pytest.raises(SystemExit) as exited:
         execute_from_command_line(argv)
     assert exited.value.code == 1
@@ -316,8 +324,17 @@ def test_command_line_exit_status_is_1_when_a_file_failed(
 def test_command_line_exit_status_is_0_when_all_files_are_done(
     tmp_path, photos, u2netp_weights, capsys
 ):
-    argv = ["manage.py", "removebg", str(photos[0]), "-o", str(tmp_path / "out"),
-            "--matting", "off", "--model-path", str(u2netp_weights)]
+    argv = [
+        "manage.py",
+        "removebg",
+        str(photos[0]),
+        "-o",
+        str(tmp_path / "out"),
+        "--matting",
+        "off",
+        "--model-path",
+        str(u2netp_weights),
+    ]
     execute_from_command_line(argv)  # returns instead of raising SystemExit
     assert "1 image done, 0 failed in " in capsys.readouterr().out
 
@@ -337,10 +354,24 @@ def test_a_real_process_reports_everything_before_it_ends(
     env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
     env.update(ALLOW_DEV_SECRET_KEY="1", DJANGO_SETTINGS_MODULE="bgremover.settings")
     done = subprocess.run(
-        [sys.executable, "manage.py", "removebg", *inputs, "-o", str(tmp_path / "out"),
-         "--matting", "on" if with_bad_file else "off", "--model-path", str(u2netp_weights)],
-        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
-        timeout=300, check=False,
+        [
+            sys.executable,
+            "manage.py",
+            "removebg",
+            *inputs,
+            "-o",
+            str(tmp_path / "out"),
+            "--matting",
+            "on" if with_bad_file else "off",
+            "--model-path",
+            str(u2netp_weights),
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == (1 if with_bad_file else 0), done.stderr
     assert f"{photos[0].name} -> " in done.stdout
@@ -354,11 +385,30 @@ def test_a_real_process_reports_everything_before_it_ends(
 
 def test_no_tta_runs_one_pass_and_still_finds_the_subject(tmp_path, photos, u2netp_weights):
     out_dir = tmp_path / "out"
-    removebg(photos[0], "-o", out_dir, "--output", "mask", "--matting", "off", "--no-tta",
-             "--model-path", u2netp_weights)
+    removebg(
+        photos[0],
+        "-o",
+        out_dir,
+        "--output",
+        "mask",
+        "--matting",
+        "off",
+        "--no-tta",
+        "--model-path",
+        u2netp_weights,
+    )
     single = np.asarray(Image.open(out_dir / f"{photos[0].stem}.png"))
-    removebg(photos[0], "-o", tmp_path / "tta", "--output", "mask", "--matting", "off",
-             "--model-path", u2netp_weights)
+    removebg(
+        photos[0],
+        "-o",
+        tmp_path / "tta",
+        "--output",
+        "mask",
+        "--matting",
+        "off",
+        "--model-path",
+        u2netp_weights,
+    )
     mirrored = np.asarray(Image.open(tmp_path / "tta" / f"{photos[0].stem}.png"))
     assert single.max() == 255 and single[0, 0] < 32
     assert not np.array_equal(single, mirrored)  # the mirrored pass really was left out

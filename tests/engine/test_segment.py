@@ -29,8 +29,10 @@ PHOTOS = ("ecssd_0011", "ecssd_0027", "ecssd_0055", "ecssd_0557")
 
 @pytest.fixture(scope="module")
 def photos(eval_dir: Path) -> list[np.ndarray]:
-    return [np.asarray(Image.open(eval_dir / "sod" / "images" / f"{stem}.jpg").convert("RGB"))
-            for stem in PHOTOS]
+    return [
+        np.asarray(Image.open(eval_dir / "sod" / "images" / f"{stem}.jpg").convert("RGB"))
+        for stem in PHOTOS
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +42,12 @@ def plain_maps(u2netp_weights: Path, photos: list[np.ndarray]) -> np.ndarray:
         return module(torch.from_numpy(to_network_input(photos)))[:, 0].numpy()
 
 
-def _segmenter(u2netp_weights: Path, monkeypatch: pytest.MonkeyPatch,
-               precision: str) -> Segmenter:
+def _segmenter(u2netp_weights: Path, monkeypatch: pytest.MonkeyPatch, precision: str) -> Segmenter:
     monkeypatch.setenv(PRECISION_ENV, precision)
     return Segmenter(load_model(path=u2netp_weights, device="cpu"))
 
 
-def test_float32_pass_matches_the_plain_network(u2netp_weights, monkeypatch, photos,
-                                                plain_maps):
+def test_float32_pass_matches_the_plain_network(u2netp_weights, monkeypatch, photos, plain_maps):
     segmenter = _segmenter(u2netp_weights, monkeypatch, "fp32")
     assert segmenter.dtype == torch.float32
     maps = np.stack(segmenter.predict(photos, flip=False))

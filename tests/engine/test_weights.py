@@ -82,8 +82,11 @@ class _Handler(BaseHTTPRequestHandler):
         if name == "download":
             name = query.get("id", "")
             if server.confirm_page and "confirm" not in query:
-                return self._send_html(DRIVE_CONFIRM_PAGE.format(
-                    id=name, action=f"{server.url}/download", uuid=CONFIRM_UUID))
+                return self._send_html(
+                    DRIVE_CONFIRM_PAGE.format(
+                        id=name, action=f"{server.url}/download", uuid=CONFIRM_UUID
+                    )
+                )
         body = server.files.get(name)
         if body is None:
             return self.send_error(404)
@@ -141,8 +144,9 @@ def random_u2netp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def hermetic(monkeypatch: pytest.MonkeyPatch,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def hermetic(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
     """No lookups in the developer's own models/ or environment; a fresh model cache."""
     repo_models = tmp_path_factory.mktemp("repo-models")
     monkeypatch.setattr(weights, "REPO_MODEL_DIR", repo_models)
@@ -168,15 +172,19 @@ def leftovers(directory: Path) -> list[str]:
 # --- downloads -----------------------------------------------------------------------------
 
 
-def test_download_verifies_md5_renames_atomically_and_reports_progress(serve, random_u2netp,
-                                                                       tmp_path):
+def test_download_verifies_md5_renames_atomically_and_reports_progress(
+    serve, random_u2netp, tmp_path
+):
     data = random_u2netp.read_bytes()
     server = serve({"u2netp.pth": data})
     target = tmp_path / "models"
     seen: list[tuple[int, int | None]] = []
 
-    path = weights.download_weights(u2netp_spec(f"{server.url}/u2netp.pth", md5_of(random_u2netp)),
-                                    target, progress=lambda done, total: seen.append((done, total)))
+    path = weights.download_weights(
+        u2netp_spec(f"{server.url}/u2netp.pth", md5_of(random_u2netp)),
+        target,
+        progress=lambda done, total: seen.append((done, total)),
+    )
 
     assert path == target / "u2netp.pth"
     assert path.read_bytes() == data
@@ -190,8 +198,9 @@ def test_drive_virus_scan_page_is_confirmed_through_its_form(serve, random_u2net
     data = random_u2netp.read_bytes()
     server = serve({"u2netp.pth": data})
     server.confirm_page = True
-    spec = u2netp_spec(f"{server.url}/download?id=u2netp.pth&export=download",
-                       md5_of(random_u2netp))
+    spec = u2netp_spec(
+        f"{server.url}/download?id=u2netp.pth&export=download", md5_of(random_u2netp)
+    )
 
     path = weights.download_weights(spec, tmp_path)
 
@@ -200,7 +209,11 @@ def test_drive_virus_scan_page_is_confirmed_through_its_form(serve, random_u2net
     assert dict(parse_qsl(first.query)) == {"id": "u2netp.pth", "export": "download"}
     assert second.path == "/download"
     assert dict(parse_qsl(second.query)) == {
-        "id": "u2netp.pth", "export": "download", "confirm": "t", "uuid": CONFIRM_UUID}
+        "id": "u2netp.pth",
+        "export": "download",
+        "confirm": "t",
+        "uuid": CONFIRM_UUID,
+    }
 
 
 def test_drive_quota_page_gives_a_clear_error_and_no_file(serve, random_u2netp, tmp_path):
@@ -217,8 +230,9 @@ def test_dropped_connection_resumes_with_a_range_request(serve, random_u2netp, t
     server = serve({"u2netp.pth": data})
     server.drops, server.drop_after = 1, 1_500_000
 
-    path = weights.download_weights(u2netp_spec(f"{server.url}/u2netp.pth", md5_of(random_u2netp)),
-                                    tmp_path, backoff=0)
+    path = weights.download_weights(
+        u2netp_spec(f"{server.url}/u2netp.pth", md5_of(random_u2netp)), tmp_path, backoff=0
+    )
 
     assert path.read_bytes() == data
     assert [rng for _, rng in server.requests] == [None, "bytes=1500000-"]
@@ -231,8 +245,9 @@ def test_dropped_connection_restarts_when_the_server_ignores_range(serve, random
     server.honour_range = False
     server.drops, server.drop_after = 2, 1_500_000
 
-    path = weights.download_weights(u2netp_spec(f"{server.url}/u2netp.pth", md5_of(random_u2netp)),
-                                    tmp_path, backoff=0)
+    path = weights.download_weights(
+        u2netp_spec(f"{server.url}/u2netp.pth", md5_of(random_u2netp)), tmp_path, backoff=0
+    )
 
     assert path.read_bytes() == data  # the 200 answers replaced the partial bytes, not appended
     assert len(server.requests) == 3
@@ -244,14 +259,16 @@ def test_gives_up_after_the_retries_and_leaves_nothing(serve, random_u2netp, tmp
     server.drops, server.drop_after = 100, 1000
 
     with pytest.raises(WeightsError, match="failed after 2 retries: connection closed"):
-        weights.download_weights(u2netp_spec(f"{server.url}/u2netp.pth", None), tmp_path,
-                                 retries=2, backoff=0)
+        weights.download_weights(
+            u2netp_spec(f"{server.url}/u2netp.pth", None), tmp_path, retries=2, backoff=0
+        )
     assert len(server.requests) == 3
     assert list(tmp_path.iterdir()) == []
 
 
-def test_checksum_mismatch_deletes_the_download_and_says_how_to_fix_it(serve, u2netp_weights,
-                                                                        tmp_path):
+def test_checksum_mismatch_deletes_the_download_and_says_how_to_fix_it(
+    serve, u2netp_weights, tmp_path
+):
     # The shared u2netp.pth is a conversion, so it really differs from the authors' md5.
     server = serve({"u2netp.pth": u2netp_weights.read_bytes()})
     spec = weights.MODELS["u2netp"]
@@ -284,10 +301,14 @@ def test_without_a_checksum_the_download_is_checked_by_layout(serve, random_u2ne
     good = weights.download_weights(u2netp_spec(f"{server.url}/u2netp.pth", None), tmp_path / "a")
     assert good.read_bytes() == random_u2netp.read_bytes()
 
-    with pytest.raises(WeightsError, match="downloaded from .*/bad/u2netp.pth is not a readable "
-                                           "PyTorch weights file.*it was deleted"):
-        weights.download_weights(u2netp_spec("unused", None), tmp_path / "b",
-                                 base_url=f"{server.url}/bad")
+    with pytest.raises(
+        WeightsError,
+        match="downloaded from .*/bad/u2netp.pth is not a readable "
+        "PyTorch weights file.*it was deleted",
+    ):
+        weights.download_weights(
+            u2netp_spec("unused", None), tmp_path / "b", base_url=f"{server.url}/bad"
+        )
     assert list((tmp_path / "b").iterdir()) == []
 
 
@@ -301,10 +322,13 @@ def test_mirror_base_url_comes_from_the_environment(monkeypatch):
 
 
 def test_old_drive_confirm_link_is_followed():
-    page = ('<a id="uc-download-link" href="/uc?export=download&amp;confirm=AbC1&amp;id=XyZ">'
-            "Download anyway</a>")
-    url = weights._confirmation_url(page, "https://docs.google.com/uc?export=download&id=XyZ",
-                                    CookieJar())
+    page = (
+        '<a id="uc-download-link" href="/uc?export=download&amp;confirm=AbC1&amp;id=XyZ">'
+        "Download anyway</a>"
+    )
+    url = weights._confirmation_url(
+        page, "https://docs.google.com/uc?export=download&id=XyZ", CookieJar()
+    )
     assert url == "https://docs.google.com/uc?export=download&confirm=AbC1&id=XyZ"
 
 
@@ -314,8 +338,11 @@ def test_old_drive_confirm_link_is_followed():
 def test_real_shared_weights_load_strictly_by_explicit_path(u2netp_weights):
     loaded = weights.load_model(path=u2netp_weights, device="cpu")
 
-    assert (loaded.name, loaded.spec.architecture, loaded.path) == ("u2netp", "u2netp",
-                                                                     u2netp_weights)
+    assert (loaded.name, loaded.spec.architecture, loaded.path) == (
+        "u2netp",
+        "u2netp",
+        u2netp_weights,
+    )
     assert loaded.device == torch.device("cpu")
     assert not loaded.module.training
     reference = torch.load(u2netp_weights, map_location="cpu", weights_only=True)
@@ -327,8 +354,9 @@ def test_real_shared_weights_load_strictly_by_explicit_path(u2netp_weights):
 def test_wrapped_and_data_parallel_checkpoints_load(u2netp_weights, tmp_path):
     reference = torch.load(u2netp_weights, map_location="cpu", weights_only=True)
     wrapped = tmp_path / "checkpoint.pth"
-    torch.save({"state_dict": {f"module.{k}": v for k, v in reference.items()}, "epoch": 3},
-               wrapped)
+    torch.save(
+        {"state_dict": {f"module.{k}": v for k, v in reference.items()}, "epoch": 3}, wrapped
+    )
     loaded = weights.load_model("u2netp", path=wrapped, device="cpu")
     assert torch.equal(loaded.module.outconv.weight, reference["outconv.weight"])
 
@@ -360,8 +388,10 @@ def _bad_weight_files(shared: Path, directory: Path) -> dict[str, tuple[Path, st
     return made
 
 
-@pytest.mark.parametrize("case", ["wrong keys", "not a state dict", "truncated", "not torch",
-                                  "empty", "missing", "a directory"])
+@pytest.mark.parametrize(
+    "case",
+    ["wrong keys", "not a state dict", "truncated", "not torch", "empty", "missing", "a directory"],
+)
 def test_unusable_explicit_files_raise_one_clear_error(case, u2netp_weights, tmp_path):
     path, expected = _bad_weight_files(u2netp_weights, tmp_path)[case]
     with pytest.raises(WeightsError) as raised:
@@ -373,8 +403,11 @@ def test_unusable_explicit_files_raise_one_clear_error(case, u2netp_weights, tmp
 
 
 def test_weights_of_the_other_architecture_are_named_as_such(u2netp_weights):
-    with pytest.raises(WeightsError, match=r"does not hold u2net weights.*\d+ wrong shape.*"
-                                           r"looks like u2netp weights"):
+    with pytest.raises(
+        WeightsError,
+        match=r"does not hold u2net weights.*\d+ wrong shape.*"
+        r"looks like u2netp weights",
+    ):
         weights.load_model("u2net", path=u2netp_weights, device="cpu")
 
 
@@ -393,8 +426,9 @@ def test_file_of_unknown_name_is_recognised_by_its_layout(u2netp_weights, tmp_pa
     assert weights.load_model(path=copy, device="cpu").name == "u2netp"
     text = tmp_path / "other.pth"
     torch.save({"fc.weight": torch.zeros(2, 2)}, text)
-    with pytest.raises(WeightsError, match="other.pth holds neither U²-Net nor U²-NetP.*"
-                                           "Check the path you gave."):
+    with pytest.raises(
+        WeightsError, match="other.pth holds neither U²-Net nor U²-NetP.*Check the path you gave."
+    ):
         weights.load_model(path=text, device="cpu")
 
 
@@ -402,7 +436,8 @@ def test_file_of_unknown_name_is_recognised_by_its_layout(u2netp_weights, tmp_pa
 
 
 def test_resolution_order_path_then_model_dir_then_env_then_repo_models(
-        u2netp_weights, tmp_path, hermetic, monkeypatch):
+    u2netp_weights, tmp_path, hermetic, monkeypatch
+):
     given, model_dir, env_dir = tmp_path / "given.pth", tmp_path / "dir", tmp_path / "env"
     for directory in (model_dir, env_dir):
         directory.mkdir()
@@ -426,7 +461,10 @@ def test_default_is_u2netp_when_only_it_is_present(u2netp_weights, tmp_path):
     assert weights.default_model_name(tmp_path) == "u2netp"
     assert weights.load_model(model_dir=tmp_path, device="cpu").name == "u2netp"
     assert weights.available_models(tmp_path) == [
-        ("u2net", None), ("u2netp", tmp_path / "u2netp.pth"), ("u2net_human_seg", None)]
+        ("u2net", None),
+        ("u2netp", tmp_path / "u2netp.pth"),
+        ("u2net_human_seg", None),
+    ]
 
 
 def test_default_prefers_u2net_when_its_weights_are_present(u2netp_weights, tmp_path):
@@ -446,8 +484,9 @@ def test_no_implicit_download_for_the_default_model(serve, tmp_path, monkeypatch
     assert server.requests == []
 
 
-def test_named_model_is_downloaded_once_even_by_several_workers(serve, random_u2netp, tmp_path,
-                                                                monkeypatch):
+def test_named_model_is_downloaded_once_even_by_several_workers(
+    serve, random_u2netp, tmp_path, monkeypatch
+):
     server = serve({"u2netp.pth": random_u2netp.read_bytes()})
     monkeypatch.setenv(weights.WEIGHTS_URL_ENV, server.url)
     monkeypatch.setitem(weights.MODELS, "u2netp", u2netp_spec("unused", md5_of(random_u2netp)))
@@ -458,8 +497,11 @@ def test_named_model_is_downloaded_once_even_by_several_workers(serve, random_u2
     assert server.requests == []
 
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: weights.load_model("u2netp", model_dir=tmp_path,
-                                                             device="cpu"), range(4)))
+        results = list(
+            pool.map(
+                lambda _: weights.load_model("u2netp", model_dir=tmp_path, device="cpu"), range(4)
+            )
+        )
     assert len(server.requests) == 1
     assert all(result is results[0] for result in results)
     assert results[0].path == tmp_path / "u2netp.pth"
@@ -491,11 +533,17 @@ def test_default_device_is_cuda_exactly_when_available(u2netp_weights, monkeypat
     assert next(loaded.module.parameters()).device == loaded.device
 
 
-@pytest.mark.parametrize("device, message", [
-    ("warp-drive", "not a device name"),
-    pytest.param("cuda", "CUDA is not available",
-                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")),
-])
+@pytest.mark.parametrize(
+    "device, message",
+    [
+        ("warp-drive", "not a device name"),
+        pytest.param(
+            "cuda",
+            "CUDA is not available",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present"),
+        ),
+    ],
+)
 def test_unusable_device_is_an_options_error(device, message, u2netp_weights):
     with pytest.raises(OptionsError, match=message):
         weights.load_model(path=u2netp_weights, device=device)

@@ -36,5 +36,6 @@ def decode(data: bytes) -> PILImage.Image:
 
 def stored_files(media_root: Path) -> list[str]:
     """Every file under the media folder, relative to it (sorted)."""
-    return sorted(str(path.relative_to(media_root)) for path in media_root.rglob("*")
-                  if path.is_file())
+    return sorted(
+        str(path.relative_to(media_root)) for path in media_root.rglob("*") if path.is_file()
+    )

@@ -32,19 +32,26 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("names", nargs="*", metavar="NAME",
-                            help=f"models to fetch ({', '.join(MODELS)})")
+        parser.add_argument(
+            "names", nargs="*", metavar="NAME", help=f"models to fetch ({', '.join(MODELS)})"
+        )
         parser.add_argument("--all", action="store_true", help="fetch every known model")
-        parser.add_argument("--model-dir",
-                            help="directory to put weights in (default: BGREMOVER_MODEL_DIR, "
-                                 "else the repository's models/)")
-        parser.add_argument("--base-url",
-                            help="mirror to download from: BASE_URL/<file name> "
-                                 "(default: BGREMOVER_WEIGHTS_URL, else the official links)")
-        parser.add_argument("--force", action="store_true",
-                            help="download again even when a valid file is present")
-        parser.add_argument("--list", action="store_true",
-                            help="show which models are present and exit")
+        parser.add_argument(
+            "--model-dir",
+            help="directory to put weights in (default: BGREMOVER_MODEL_DIR, "
+            "else the repository's models/)",
+        )
+        parser.add_argument(
+            "--base-url",
+            help="mirror to download from: BASE_URL/<file name> "
+            "(default: BGREMOVER_WEIGHTS_URL, else the official links)",
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="download again even when a valid file is present"
+        )
+        parser.add_argument(
+            "--list", action="store_true", help="show which models are present and exit"
+        )
 
     def handle(self, *args, **options) -> None:
         model_dir = options["model_dir"] or settings.MODEL_DIR
@@ -53,8 +60,9 @@ class Command(BaseCommand):
             return
         unknown = [name for name in options["names"] if name not in MODELS]
         if unknown:
-            raise CommandError(f"Unknown model(s): {', '.join(unknown)}. "
-                               f"Known models: {', '.join(MODELS)}.")
+            raise CommandError(
+                f"Unknown model(s): {', '.join(unknown)}. Known models: {', '.join(MODELS)}."
+            )
         names = list(MODELS) if options["all"] else options["names"] or list(DEFAULT_CANDIDATES)
         failures = []
         for name in dict.fromkeys(names):
@@ -73,14 +81,17 @@ class Command(BaseCommand):
             try:
                 read_weights(present, spec)
             except WeightsError as exc:
-                self.stdout.write(f"{name}: the file present is not usable, downloading again. "
-                                  f"({exc})")
+                self.stdout.write(
+                    f"{name}: the file present is not usable, downloading again. ({exc})"
+                )
             else:
                 self.stdout.write(f"{name}: already present and valid at {present}")
                 return
         target = download_dir(model_dir)
-        self.stdout.write(f"{name}: downloading {spec.filename} ({spec.approx_size}) "
-                          f"from {source_url(spec, base_url)}")
+        self.stdout.write(
+            f"{name}: downloading {spec.filename} ({spec.approx_size}) "
+            f"from {source_url(spec, base_url)}"
+        )
         bar = ProgressBar(self.stdout.write)
         try:
             path = download_weights(spec, target, base_url=base_url, progress=bar)
@@ -93,5 +104,6 @@ class Command(BaseCommand):
         for name, path in available_models(model_dir):
             spec = MODELS[name]
             where = str(path) if path else "not present"
-            self.stdout.write(f"{name:<16} {spec.approx_size:>13}  {where}\n"
-                              f"{'':<16} {spec.description}")
+            self.stdout.write(
+                f"{name:<16} {spec.approx_size:>13}  {where}\n{'':<16} {spec.description}"
+            )

@@ -272,8 +272,9 @@ class Command(BaseCommand):
                 if bar:
                     bar.start(index, name)
                 try:
-                    cutout = remove_background(str(job.path), removal, removal_progress,
-                                               matting_solver=matting_solver)
+                    cutout = remove_background(
+                        str(job.path), removal, removal_progress, matting_solver=matting_solver
+                    )
                     _write_atomically(target, render(cutout, rendering, render_progress))
                 except WeightsError as exc:
                     # The model is the same for every file (and loaded above): if it still
