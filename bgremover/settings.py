@@ -63,9 +63,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # Before django_tasks_db: its db_worker command is replaced by editor's (no autoreloader).
+    "editor",
     "django_tasks",
     "django_tasks_db",
-    "editor",
 ]
 # Daphne's app only replaces ``runserver`` with its ASGI server (websockets and the in-process
 # workers need that). Loading it installs Twisted's reactor, about 0.4 s that every other command
@@ -244,6 +245,12 @@ JOB_TIME_LIMIT_S = envint("JOB_TIME_LIMIT_S", "600")
 # A job's engine work runs in a child process that is killed past the time limit above or when
 # its memory passes this many MB (0: no memory limit).
 JOB_MEMORY_LIMIT_MB = envint("JOB_MEMORY_LIMIT_MB", "2560")
+# A running job's worker writes a heartbeat every JOB_HEARTBEAT_INTERVAL_S; one silent for
+# JOB_HEARTBEAT_TIMEOUT_S (its worker was killed, or the server restarted) is started again by
+# a live worker, up to JOB_MAX_ATTEMPTS starts in all, then failed with a reason.
+JOB_HEARTBEAT_INTERVAL_S = envint("JOB_HEARTBEAT_INTERVAL_S", "5")
+JOB_HEARTBEAT_TIMEOUT_S = envint("JOB_HEARTBEAT_TIMEOUT_S", "60")
+JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", "3")
 # Heavy operations (decoding, inference, rendering) running at once in one server process;
 # a request that finds them all busy waits HEAVY_WAIT_S seconds, then gets 503.
 HEAVY_OPERATIONS = envint("HEAVY_OPERATIONS", str(os.cpu_count() or 2))

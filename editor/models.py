@@ -110,8 +110,20 @@ class Image(models.Model):
         )
 
 
+class JobGone(Exception):
+    """A job's state change found its row deleted (its image was deleted or purged) or in a
+    state the change may not start from (ended elsewhere, or taken over by another run): the
+    caller stops without writing anything more."""
+
+
 class Job(models.Model):
-    """One run of the engine over an image: queued → running → done | failed."""
+    """One run of the engine over an image: queued → running → done | failed.
+
+    Every change of state goes through ``transition`` (via the named methods below), with
+    the moves of TRANSITIONS, as one conditional UPDATE: a late or duplicate writer (a worker
+    that was presumed dead, a sweep racing a finish) finds nothing to update and gets JobGone
+    instead of overwriting what happened meanwhile.
+    """
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -136,12 +148,99 @@ class Job(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # How many times a worker started it (a crashed worker's job is started again).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The running worker's mark: only that run may write progress or the outcome.
+    run_token = models.CharField(max_length=32, blank=True)
+    # Written by the running worker every few seconds; a stale one means the worker died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Seconds spent in each stage by the last run, e.g. {"segmenting": 0.8, ...}.
+    stage_seconds = models.JSONField(default=dict, blank=True)
+
+    # transition name → (states it may start from, state it leads to)
+    TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+        "start": ((Status.QUEUED,), Status.RUNNING),
+        "progress": ((Status.RUNNING,), Status.RUNNING),
+        "succeed": ((Status.RUNNING,), Status.DONE),
+        "fail": ((Status.QUEUED, Status.RUNNING), Status.FAILED),
+        "requeue": ((Status.RUNNING, Status.FAILED), Status.QUEUED),
+        "lose_result": ((Status.DONE,), Status.FAILED),
+    }
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"job {self.id} ({self.status})"
+
+    def transition(self, name: str, token: str | None = None, **fields: object) -> None:
+        """Apply transition ``name`` with ``fields`` if the row's state allows it (and, with
+        ``token``, only while that run owns the job); updates this object too. Raises JobGone
+        when the row is gone or elsewhere."""
+        sources, target = self.TRANSITIONS[name]
+        rows = Job.objects.filter(pk=self.pk, status__in=sources)
+        if token is not None:
+            rows = rows.filter(run_token=token)
+        values = {"status": target, **fields}
+        if not rows.update(**values):
+            raise JobGone(str(self.pk))
+        for field_name, value in values.items():
+            setattr(self, field_name, value)
+
+    def start(self, token: str) -> None:
+        now = timezone.now()
+        self.transition(
+            "start",
+            stage="decoding",
+            percent=0,
+            error="",
+            started_at=now,
+            heartbeat_at=now,
+            run_token=token,
+            attempts=self.attempts + 1,
+            stage_seconds={},
+        )
+
+    def record_progress(self, token: str, stage: str, percent: int) -> None:
+        self.transition(
+            "progress", token, stage=stage, percent=percent, heartbeat_at=timezone.now()
+        )
+
+    def beat(self, token: str) -> None:
+        """The running worker is alive (see heartbeat_at)."""
+        self.transition("progress", token, heartbeat_at=timezone.now())
+
+    def succeed(self, token: str, stage_seconds: dict[str, float]) -> None:
+        self.transition(
+            "succeed",
+            token,
+            stage="done",
+            percent=100,
+            error="",
+            finished_at=timezone.now(),
+            stage_seconds=stage_seconds,
+        )
+
+    def fail(self, reason: str, token: str | None = None, **fields: object) -> None:
+        """End as failed with ``reason`` (shown to the owner as it is)."""
+        self.transition("fail", token, error=reason, finished_at=timezone.now(), **fields)
+
+    def requeue(self) -> None:
+        """Back to the queue (a new run; the old one's token no longer writes anything)."""
+        self.transition(
+            "requeue",
+            stage="queued",
+            percent=0,
+            error="",
+            run_token="",
+            heartbeat_at=None,
+            started_at=None,
+            finished_at=None,
+        )
+
+    def lose_result(self, reason: str) -> None:
+        """A finished job whose stored result went missing: failed, with ``reason``."""
+        self.transition("lose_result", error=reason)
 
     @property
     def finished(self) -> bool:

@@ -20,7 +20,6 @@ from typing import TypedDict
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.urls import reverse
-from django.utils import timezone
 
 from editor.models import Job
 
@@ -116,30 +115,8 @@ def publish(state: JobState) -> None:
         logger.exception("could not publish progress of job %s", state["job"])
 
 
-class JobGone(Exception):
-    """The job's row was deleted (its image was deleted or purged), or the job was ended
-    elsewhere (failed by retention's overdue sweep), while it ran: stop without writing."""
-
-
 class JobTimedOut(Exception):
     """The job ran past its time limit. The message is shown to the owner as it is."""
-
-
-# The only states a running job's own writes may replace: once a job is finished, or its row
-# is gone, a late write from a job that did not notice must not bring it back.
-_STARTABLE = (Job.Status.QUEUED, Job.Status.RUNNING)
-_RUNNING = (Job.Status.RUNNING,)
-
-
-def save_and_publish(job: Job, fields: list[str], from_states: tuple[str, ...] = _RUNNING) -> None:
-    """Write ``fields`` of ``job`` if its row is still in one of ``from_states``, then tell
-    its watchers; raises JobGone when it is not."""
-    updated = Job.objects.filter(pk=job.pk, status__in=from_states).update(
-        **{name: getattr(job, name) for name in fields}
-    )
-    if not updated:
-        raise JobGone(str(job.pk))
-    publish(job_state(job))
 
 
 def describe_duration(seconds: float) -> str:
@@ -157,33 +134,47 @@ def time_limit_message(limit_s: float) -> str:
 
 
 class ProgressReporter:
-    """The engine's progress callback for one job: ``reporter(stage, fraction)``.
+    """The engine's progress callback for one run of a job: ``reporter(stage, fraction)``.
 
-    ``span(start, end)`` gives a callback that maps an engine call's own 0..1 onto part of
-    the job's bar, so several engine calls fill one bar. Database writes are throttled.
-    Each call checks the time limit (``time_limit_s``, None or 0 for none) and raises
-    JobTimedOut past it; a write that finds the job deleted or ended raises JobGone. Either
-    stops the engine between two stages.
+    Every write goes through the job's transitions with this run's token, then reaches the
+    job's watchers; writes are throttled. Each call checks the time limit (``time_limit_s``,
+    None or 0 for none) and raises JobTimedOut past it; a write that finds the job deleted,
+    ended or taken over by another run raises JobGone. The seconds spent in each stage are
+    recorded with the outcome.
     """
 
     def __init__(self, job: Job, time_limit_s: float | None = None) -> None:
         self.job = job
+        self.token = uuid.uuid4().hex
         self.time_limit_s = time_limit_s or None
         self._deadline: float | None = None
         self._written_percent = job.percent
         self._written_stage = job.stage
+        self._stage_started = time.monotonic()
+        self.stage_seconds: dict[str, float] = {}
 
     def __call__(self, stage: str, fraction: float) -> None:
         self.check_time_limit()
         percent = max(0, min(100, round(fraction * 100)))
         # The bar never moves backwards, even if an engine call restarts its own count.
         percent = max(percent, self.job.percent)
-        self.job.stage = stage
-        self.job.percent = percent
+        self._enter(stage)
         if stage != self._written_stage or percent - self._written_percent >= PERCENT_STEP:
             self._written_stage = stage
             self._written_percent = percent
-            save_and_publish(self.job, ["stage", "percent"])
+            self.job.record_progress(self.token, stage, percent)
+            publish(job_state(self.job))
+        else:
+            self.job.stage, self.job.percent = stage, percent
+
+    def _enter(self, stage: str) -> None:
+        now = time.monotonic()
+        current = self.job.stage
+        if stage != current:
+            self.stage_seconds[current] = round(
+                self.stage_seconds.get(current, 0.0) + now - self._stage_started, 3
+            )
+            self._stage_started = now
 
     def check_time_limit(self) -> None:
         if self._deadline is not None and time.monotonic() > self._deadline:
@@ -197,25 +188,27 @@ class ProgressReporter:
         return report
 
     def start(self) -> None:
-        self.job.status = Job.Status.RUNNING
-        self.job.stage = "decoding"
-        self.job.percent = 0
-        self.job.started_at = timezone.now()
+        self.job.start(self.token)
         self._written_stage, self._written_percent = self.job.stage, 0
+        self._stage_started = time.monotonic()
         if self.time_limit_s is not None:
             self._deadline = time.monotonic() + self.time_limit_s
-        save_and_publish(self.job, ["status", "stage", "percent", "started_at"], _STARTABLE)
+        publish(job_state(self.job))
 
-    def succeed(self) -> None:
-        self.job.status = Job.Status.DONE
-        self.job.stage = "done"
-        self.job.percent = 100
-        self.job.error = ""
-        self.job.finished_at = timezone.now()
-        save_and_publish(self.job, ["status", "stage", "percent", "error", "finished_at"])
+    def beat(self) -> None:
+        """Tell the database this run is alive (called from the heartbeat thread)."""
+        Job(pk=self.job.pk).beat(self.token)
+
+    def succeed(self, tell_watchers: bool = True) -> None:
+        """Mark the job done; with ``tell_watchers`` False the caller publishes the state
+        itself, after the transaction that stores the result commits (a browser told "done"
+        earlier would ask for files it cannot see yet)."""
+        self._enter("done")
+        self.job.succeed(self.token, self.stage_seconds)
+        if tell_watchers:
+            publish(job_state(self.job))
 
     def fail(self, reason: str) -> None:
-        self.job.status = Job.Status.FAILED
-        self.job.error = reason
-        self.job.finished_at = timezone.now()
-        save_and_publish(self.job, ["status", "error", "finished_at"], _STARTABLE)
+        self._enter("failed")
+        self.job.fail(reason, self.token, stage_seconds=self.stage_seconds)
+        publish(job_state(self.job))

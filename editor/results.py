@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.core.files.storage import Storage, default_storage
+from django.core.files.storage import FileSystemStorage, Storage, default_storage
 from django.db import transaction
 
 from bgremover.engine import pipeline
@@ -22,9 +22,9 @@ from bgremover.engine.compose import Background
 from bgremover.engine.encode import FORMATS
 from bgremover.engine.preprocess import DecodedImage, decode_image
 from bgremover.engine.products import PRODUCT_FILES, Products
-from editor.models import Image, Job, Result, image_folder
+from editor.models import Image, Job, JobGone, Result, image_folder
 from editor.presets import PRESETS
-from editor.progress import JobGone, ProgressReporter
+from editor.progress import ProgressReporter, job_state, publish
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +48,15 @@ def finish_with_result(reporter: ProgressReporter, result: Result) -> None:
     runs: a job deleted or ended meanwhile raises JobGone and is never brought back."""
     job = reporter.job
     with transaction.atomic():
-        running = Job.objects.select_for_update().filter(pk=job.pk, status=Job.Status.RUNNING)
+        running = Job.objects.select_for_update().filter(
+            pk=job.pk, status=Job.Status.RUNNING, run_token=reporter.token
+        )
         if not running.exists():
             raise JobGone(str(job.pk))
         result.size_bytes = sum(stored.size for stored in result.files())  # editor.quotas
         result.save()
-        reporter.succeed()
+        reporter.succeed(tell_watchers=False)
+    publish(job_state(job))
 
 
 def discard_unfinished(job: Job, result: Result | None) -> None:
@@ -164,6 +167,15 @@ def replace_background(image: Image, filename: str, content: bytes) -> bool:
     return True
 
 
+def local_folder(storage: Storage, folder: str) -> str | None:
+    """``folder``'s path on this machine when ``storage`` keeps files in real local folders
+    (FileSystemStorage), else None: S3 and the like have no paths, and a path() answer alone
+    proves nothing (InMemoryStorage names a folder under MEDIA_ROOT that does not exist)."""
+    if not isinstance(storage, FileSystemStorage):
+        return None
+    return storage.path(folder)
+
+
 def _delete_folder(storage: Storage, folder: str) -> None:
     try:
         subfolders, files = storage.listdir(folder)
@@ -173,10 +185,9 @@ def _delete_folder(storage: Storage, folder: str) -> None:
         storage.delete(f"{folder}/{name}")
     for sub in subfolders:
         _delete_folder(storage, f"{folder}/{sub}")
-    # FileSystemStorage leaves empty folders behind; remove them where the storage has paths.
-    try:
-        path = storage.path(folder)
-    except NotImplementedError:
+    # FileSystemStorage leaves empty folders behind; other storages have no real folders.
+    path = local_folder(storage, folder)
+    if path is None:
         return
     try:
         os.rmdir(path)

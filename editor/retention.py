@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,8 +30,9 @@ from django.db import close_old_connections
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from editor.models import Image, Job, default_expiry
+from editor.models import Image, Job, JobGone, default_expiry
 from editor.progress import describe_duration, job_state, publish
+from editor.recovery import Recovery, recover_stalled_jobs
 from editor.results import delete_image
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class PurgeReport:
 
     images: list[uuid.UUID] = field(default_factory=list)
     overdue_jobs: list[uuid.UUID] = field(default_factory=list)
+    recovery: Recovery = field(default_factory=Recovery)
     sessions_cleared: bool = False
     task_records: int = 0
 
@@ -103,13 +106,12 @@ def fail_overdue_jobs(now: datetime | None = None, dry_run: bool = False) -> lis
         if dry_run:
             failed.append(job.id)
             continue
-        job.status, job.error, job.finished_at = Job.Status.FAILED, overdue_message(limit_s), now
-        # Only if it is still running: it may have finished since we looked.
-        if Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
-            status=job.status, error=job.error, finished_at=job.finished_at
-        ):
-            publish(job_state(job))
-            failed.append(job.id)
+        try:
+            job.fail(overdue_message(limit_s))
+        except JobGone:
+            continue  # it finished since we looked
+        publish(job_state(job))
+        failed.append(job.id)
     return failed
 
 
@@ -120,11 +122,13 @@ def _task_record_cutoff(now: datetime) -> datetime:
 
 
 def run_maintenance(now: datetime | None = None, dry_run: bool = False) -> PurgeReport:
-    """The whole periodic clean-up: expired images, overdue jobs, expired sessions, and
-    records of finished tasks older than the retention period."""
+    """The whole periodic clean-up: expired images, overdue jobs, jobs whose worker died,
+    expired sessions, and records of finished tasks older than the retention period."""
     now = now or timezone.now()
     report = PurgeReport(
-        images=purge_expired(now, dry_run), overdue_jobs=fail_overdue_jobs(now, dry_run)
+        images=purge_expired(now, dry_run),
+        overdue_jobs=fail_overdue_jobs(now, dry_run),
+        recovery=recover_stalled_jobs(now, dry_run),
     )
     old_tasks = DBTaskResult.objects.finished().filter(finished_at__lt=_task_record_cutoff(now))
     if dry_run:
@@ -137,29 +141,38 @@ def run_maintenance(now: datetime | None = None, dry_run: bool = False) -> Purge
 
 
 class PeriodicMaintenance(threading.Thread):
-    """Runs ``run_maintenance`` now and then every ``interval_s`` seconds until stopped."""
+    """Runs ``run_maintenance`` now and then every ``interval_s`` seconds until stopped, and
+    between those the recovery of stalled jobs every quarter of the heartbeat timeout (so a
+    dead worker's job is started again soon after it goes silent)."""
 
     def __init__(self, interval_s: float) -> None:
         super().__init__(name="retention-maintenance", daemon=True)
         self.interval_s = interval_s
+        timeout_s = settings.JOB_HEARTBEAT_TIMEOUT_S
+        self.wake_s = min(interval_s, max(1.0, timeout_s / 4)) if timeout_s > 0 else interval_s
         self._stopping = threading.Event()
 
     def run(self) -> None:
+        next_maintenance = 0.0
         while not self._stopping.is_set():
             try:
-                report = run_maintenance()
-                if report.images or report.overdue_jobs:
-                    logger.info(
-                        "purged %d expired image(s); failed %d overdue job(s)",
-                        len(report.images),
-                        len(report.overdue_jobs),
-                    )
+                if time.monotonic() >= next_maintenance:
+                    next_maintenance = time.monotonic() + self.interval_s
+                    report = run_maintenance()
+                    if report.images or report.overdue_jobs:
+                        logger.info(
+                            "purged %d expired image(s); failed %d overdue job(s)",
+                            len(report.images),
+                            len(report.overdue_jobs),
+                        )
+                else:
+                    recover_stalled_jobs()
             except Exception:
                 # E.g. the database is not migrated yet: try again next time.
                 logger.exception("periodic maintenance failed")
             finally:
                 close_old_connections()
-            self._stopping.wait(self.interval_s)
+            self._stopping.wait(self.wake_s)
 
     def stop(self) -> None:
         self._stopping.set()

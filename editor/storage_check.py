@@ -21,9 +21,9 @@ from django.core.files.storage import Storage, default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from editor.models import Image, Job, Result
+from editor.models import Image, JobGone, Result
 from editor.progress import job_state, publish
-from editor.results import delete_image, delete_result
+from editor.results import delete_image, delete_result, local_folder
 
 # Everything the app stores lives under this folder (see models.image_folder).
 IMAGES_FOLDER = "images"
@@ -119,18 +119,22 @@ def _drop_lost_result(job_id: uuid.UUID) -> None:
     with transaction.atomic():
         delete_result(result)
         job = result.job
-        job.status, job.error = Job.Status.FAILED, LOST_RESULT
-        Job.objects.filter(pk=job.pk).update(status=job.status, error=job.error)
+        try:
+            job.lose_result(LOST_RESULT)
+        except JobGone:
+            return
     publish(job_state(job))
 
 
 def _remove_empty_folders(storage: Storage, folder: str) -> bool:
-    """Remove empty folders below ``folder`` (storages with paths only); True if it is
-    empty itself."""
+    """Remove empty folders below ``folder`` (storages with real local folders only); True if
+    it is empty itself."""
+    path = local_folder(storage, folder)
+    if path is None:
+        return False
     try:
         subfolders, files = storage.listdir(folder)
-        path = storage.path(folder)
-    except (FileNotFoundError, NotImplementedError):
+    except FileNotFoundError:
         return False
     empty = [sub for sub in subfolders if _remove_empty_folders(storage, f"{folder}/{sub}")]
     for sub in empty:

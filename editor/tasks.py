@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django_tasks import task
 
 from bgremover.engine.errors import EngineError
@@ -20,8 +23,8 @@ from bgremover.engine.isolation import WorkerDied, WorkOutOfMemory, WorkTimedOut
 from bgremover.engine.products import RENDER_SHARE, make_products
 from editor.engine_process import engine_worker, product_options
 from editor.heavy import heavy_operation
-from editor.models import Job
-from editor.progress import JobGone, JobTimedOut, ProgressReporter, time_limit_message
+from editor.models import Job, JobGone
+from editor.progress import JobTimedOut, ProgressReporter, time_limit_message
 from editor.results import discard_unfinished, finish_with_result, store_files
 
 logger = logging.getLogger(__name__)
@@ -63,19 +66,20 @@ def _run(job: Job) -> str:
     result = None
     try:
         reporter.start()
-        with job.image.original.open("rb") as original:
-            source = original.read()
-        products = engine_worker().call(
-            make_products,
-            source,
-            product_options(job.matting),
-            out_dir,
-            progress=reporter,
-            time_limit_s=settings.JOB_TIME_LIMIT_S or None,
-        )
-        reporter("saving", RENDER_SHARE[1])
-        result = store_files(job, products)
-        finish_with_result(reporter, result)
+        with heartbeat(reporter):
+            with job.image.original.open("rb") as original:
+                source = original.read()
+            products = engine_worker().call(
+                make_products,
+                source,
+                product_options(job.matting),
+                out_dir,
+                progress=reporter,
+                time_limit_s=settings.JOB_TIME_LIMIT_S or None,
+            )
+            reporter("saving", RENDER_SHARE[1])
+            result = store_files(job, products)
+            finish_with_result(reporter, result)
     except JobGone:
         logger.info("job %s was deleted or ended elsewhere while it ran", job.pk)
         discard_unfinished(job, result)
@@ -100,6 +104,34 @@ def _run(job: Job) -> str:
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
     return job.status
+
+
+@contextmanager
+def heartbeat(reporter: ProgressReporter) -> Iterator[None]:
+    """While the block runs, a thread writes the job's heartbeat every
+    JOB_HEARTBEAT_INTERVAL_S: a job whose heartbeat goes stale (its worker was killed) is
+    started again by the recovery sweep (editor.retention)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.JOB_HEARTBEAT_INTERVAL_S):
+                try:
+                    reporter.beat()
+                except JobGone:
+                    return  # ended or taken over: the work itself finds out at its next write
+                except Exception:
+                    logger.exception("heartbeat of job %s failed", reporter.job.pk)
+        finally:
+            connection.close()  # this thread's own database connection
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{reporter.job.pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _fail(reporter: ProgressReporter, result: object, reason: str) -> str:

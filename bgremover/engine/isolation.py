@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -197,6 +198,11 @@ def _serve(
 
     def report(stage: str, fraction: float) -> None:
         connection.send(("progress", stage, fraction))
+
+    # The parent decides when this process ends (it exits when the pipe closes): a Ctrl+C or
+    # a service manager's SIGTERM to the whole group must let the parent finish its job first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     if initializer is not None:
         try:

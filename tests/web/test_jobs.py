@@ -16,8 +16,8 @@ from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, Ta
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
-from editor.models import Image, Job, Result
-from editor.progress import JobGone, ProgressReporter, time_limit_message
+from editor.models import Image, Job, JobGone, Result
+from editor.progress import ProgressReporter, time_limit_message
 from editor.retention import fail_overdue_jobs, overdue_message
 from editor.tasks import UNEXPECTED_FAILURE, process_job
 from tests.web.client import stored_files, upload, visit

@@ -35,5 +35,11 @@ class Command(BaseCommand):
         if options["verbosity"] >= 2:
             for job_id in report.overdue_jobs:
                 self.stdout.write(f"  job {job_id}")
+        recovery = report.recovery
+        requeue = "Would start again" if dry_run else "Started again"
+        self.stdout.write(
+            f"{requeue} {len(recovery.requeued)} job(s) whose worker went silent; "
+            f"{fail.lower()} {len(recovery.failed)} that had used up their attempts."
+        )
         delete = "Would delete" if dry_run else "Deleted"
         self.stdout.write(f"{delete} {report.task_records} old task record(s).")
