@@ -69,6 +69,13 @@ def console_errors(page: Page) -> list[str]:
     """JavaScript errors on the page; each test asserts there were none."""
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # Which resource failed, not just that one did.
+    page.on(
+        "response",
+        lambda response: errors.append(f"{response.status} {response.url}")
+        if response.status >= 400
+        else None,
+    )
     page.on(
         "console", lambda message: errors.append(message.text) if message.type == "error" else None
     )

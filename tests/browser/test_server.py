@@ -131,7 +131,10 @@ def test_hostile_files_leave_the_server_and_its_worker_healthy(
 ) -> None:
     visitor = Visitor(server_url)
     for case in sorted(hostile.UNREADABLE | hostile.TOO_LARGE):
-        status, answer = visitor.upload(*hostile.CASES[case]())
+        name, data = hostile.CASES[case]()
+        if len(data) > UPLOAD_LIMIT_BYTES:
+            continue  # cut off while it streams: the two tests above
+        status, answer = visitor.upload(name, data)
         assert status in (400, 413, 415), (case, status)
         assert answer["error"], case
     photo = (eval_dir / "sod" / "images" / "ecssd_0235.jpg").read_bytes()
