@@ -14,11 +14,12 @@ large reservations from real use.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import signal
-import threading
 import time
+import weakref
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -84,7 +85,7 @@ class IsolatedWorker:
         self._process: BaseProcess | None = None
         self._connection: Connection | None = None
         self._calls = 0
-        self._owner = threading.get_ident()
+        _workers.add(self)
 
     @property
     def pid(self) -> int | None:
@@ -189,6 +190,17 @@ class IsolatedWorker:
         if self._process is not None and self._process.exitcode is not None:
             self._process.close()
         self._process, self._connection = None, None
+
+
+_workers: weakref.WeakSet[IsolatedWorker] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Let every child go before multiprocessing's own exit handler (registered earlier, so
+    run later) joins them: a child ignores SIGTERM and leaves only when its pipe closes."""
+    for worker in list(_workers):
+        worker.close()
 
 
 def _serve(

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,35 @@ def test_resident_bytes_reads_a_live_process_and_none_for_a_missing_one() -> Non
     mine = resident_bytes(os.getpid())
     assert mine is not None and mine > 10 * 1024 * 1024
     assert resident_bytes(2**22 + 12345) is None
+
+
+def test_a_process_with_a_child_exits_promptly_and_takes_the_child_along(tmp_path) -> None:
+    """The child ignores SIGTERM (a service manager's stop must let the parent finish its
+    job), so it must leave when the parent exits, not keep the parent's exit waiting."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "from bgremover.engine.isolation import IsolatedWorker\n"
+        "from tests.engine import isolation_work as work\n"
+        "if __name__ == '__main__':\n"
+        "    print(IsolatedWorker().call(work.pid), flush=True)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 60
+    child = int(done.stdout.split()[-1])
+    deadline = time.monotonic() + 10
+    while not _gone(child):
+        assert time.monotonic() < deadline, "the child outlived its parent"
+        time.sleep(0.1)
