@@ -209,6 +209,15 @@ class JobRecord:
         return sorted([*self.messages, *self.polled_states], key=lambda m: m.at)
 
     @property
+    def run_time(self) -> float | None:
+        """First sight of ``running`` → the final state: the job's time on a worker, as the
+        client saw it (None when it was never seen running)."""
+        started = next((m.at for m in self.timeline() if m.state.get("status") == "running"), None)
+        if started is None or self.finished_at is None:
+            return None
+        return self.finished_at - started
+
+    @property
     def time_to_result(self) -> float | None:
         if self.upload_started is None or self.finished_at is None:
             return None
@@ -268,6 +277,8 @@ def summarize(records: Sequence[JobRecord]) -> dict[str, Any]:
             reasons[f"{outcome}: {reason}"] += 1
     times = [r.time_to_result for r in records if classify(r)[0] == "completed"]
     times = [t for t in times if t is not None]
+    runs = [r.run_time for r in records if classify(r)[0] == "completed"]
+    runs = [t for t in runs if t is not None]
     latencies: list[float] = []
     methods: Counter[str] = Counter()
     for record in records:
@@ -289,6 +300,8 @@ def summarize(records: Sequence[JobRecord]) -> dict[str, Any]:
         "time_to_result_p50_s": _round(percentile(times, 50)),
         "time_to_result_p95_s": _round(percentile(times, 95)),
         "time_to_result_max_s": _round(max(times, default=None)),
+        "run_time_p50_s": _round(percentile(runs, 50)),
+        "run_time_p95_s": _round(percentile(runs, 95)),
         "socket_latency_p50_s": _round(percentile(latencies, 50), 4),
         "socket_latency_p95_s": _round(percentile(latencies, 95), 4),
         "socket_latency_samples": len(latencies),
@@ -342,6 +355,7 @@ def record_json(record: JobRecord, t0: float) -> dict[str, Any]:
         "retries": record.retries,
         "finished_at": rel(record.finished_at),
         "time_to_result_s": _round(record.time_to_result, 3),
+        "run_time_s": _round(record.run_time, 3),
         "final_via": record.final_via,
         "socket_error": record.socket_error,
         "socket_close_code": record.socket_close_code,
@@ -1065,7 +1079,9 @@ def render_report(results: dict[str, Any]) -> str:
         details += [
             "",
             f"{name}: {record['elapsed_s']:.0f} s in all, servers ready after "
-            f"{record.get('servers_ready_s', 0):.0f} s, load span {_seconds(s['span_s'])} s"
+            f"{record.get('servers_ready_s', 0):.0f} s, load span {_seconds(s['span_s'])} s; "
+            f"running → result p50/p95 {_seconds(s.get('run_time_p50_s'))} / "
+            f"{_seconds(s.get('run_time_p95_s'))} s"
             + ("" if record.get("in_time", True) else ", DEADLINE REACHED"),
         ]
         details.append(

@@ -53,6 +53,10 @@ def test_jobs_are_counted_completed_failed_lost_or_refused() -> None:
     completed = accepted(final=state("done", percent=100), finished_at=30.0, png=True)
     assert classify(completed) == ("completed", "")
     assert completed.time_to_result == pytest.approx(20.0)
+    assert completed.run_time is None  # never seen running
+    completed.polled_states = [Message(26.0, 0.0, state("running", "inference", 40))]
+    completed.messages = [Message(25.0, 0.0, state("running", "decoding"))]
+    assert completed.run_time == pytest.approx(5.0)  # from the first sight, socket or poll
 
     failed = accepted(final=state("failed", error="Too big."), finished_at=12.0)
     assert classify(failed) == ("failed", "Too big.")
