@@ -15,6 +15,8 @@ from http import HTTPStatus
 from django.conf import settings
 from django.http import JsonResponse
 
+from editor.operations import count_refusal
+
 # Seconds a client is asked to wait before trying again when every slot is taken.
 RETRY_AFTER_S = 5
 
@@ -52,6 +54,7 @@ def heavy_operation(wait_s: float | None) -> Iterator[None]:
 
 
 def busy_response() -> JsonResponse:
+    count_refusal("server_busy")
     response = JsonResponse(
         {
             "error": "The server is busy with other images right now. "

@@ -36,6 +36,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from editor.forms import human_bytes
 from editor.models import Image, Job, Result
+from editor.operations import count_refusal, quota_reason
 from editor.ownership import current_owner
 from editor.progress import describe_duration
 
@@ -59,6 +60,7 @@ class OverQuota(Exception):
         self.retry_after_s = retry_after_s
 
     def response(self) -> JsonResponse:
+        count_refusal(quota_reason(self.status))
         response = JsonResponse({"error": self.message}, status=self.status)
         if self.retry_after_s is not None:
             response["Retry-After"] = str(self.retry_after_s)

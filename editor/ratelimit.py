@@ -31,6 +31,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from editor.client_address import request_address
+from editor.operations import count_refusal
 from editor.ownership import current_owner, session_owner
 from editor.progress import describe_duration
 
@@ -110,6 +111,7 @@ def too_many_requests(bucket: str, wait_s: int, per: str = OWNER) -> JsonRespons
             f"Too many {bucket}: the limit is {rate} per browser. "
             f"Please try again in {describe_duration(wait_s)}."
         )
+    count_refusal(f"rate_limit_{bucket}_{per}")
     response = JsonResponse({"error": message}, status=HTTPStatus.TOO_MANY_REQUESTS)
     response["Retry-After"] = str(wait_s)
     return response

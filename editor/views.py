@@ -36,6 +36,7 @@ from editor.forms import (
 )
 from editor.heavy import ServerBusy, busy_response, heavy_operation
 from editor.models import Image, Job
+from editor.operations import count_refusal, upload_rejection_reason
 from editor.ownership import current_owner, owned_image, owned_images, owned_job, request_owner
 from editor.presets import PRESETS
 from editor.progress import job_state
@@ -94,17 +95,20 @@ def upload(request: HttpRequest) -> JsonResponse:
     """One image per request, so each file of a multi-file drop succeeds or fails alone."""
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length > max_request_bytes():
+        count_refusal("too_large")
         return _error(too_large_message(), HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     try:
         form = ImageUploadForm(request.POST, request.FILES)
         with heavy_operation(settings.HEAVY_WAIT_S):
             valid = form.is_valid()
     except UNREADABLE_REQUEST:
+        count_refusal("bad_file")
         return _error(MALFORMED_UPLOAD, HTTPStatus.BAD_REQUEST)
     except ServerBusy:
         return busy_response()
     if not valid:
         rejection = form.first_error()
+        count_refusal(upload_rejection_reason(rejection.status))
         return _error(rejection.message, rejection.status)
     upload_file, info = form.cleaned_data["file"], form.info
     assert info is not None  # set by a successful clean_file

@@ -16,7 +16,10 @@ and tensor shapes equal to the architecture's), not by the download checksum: co
 checkpoints such as the shared ``u2netp.pth`` are valid weights with different bytes.
 
 ``load_model`` keeps one module per (weights file, device) for the life of the process and is
-safe to call from several threads at once. This module imports nothing from Django.
+safe to call from several threads at once. This module imports nothing from Django, and PyTorch
+only inside the functions that need it: the registry and the lookups (``get_spec``,
+``find_weights``, ``default_model_name``) serve the web process's readiness check, which must
+not pay for (or hold the memory of) an import of torch.
 """
 
 from __future__ import annotations
@@ -36,13 +39,13 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from http.cookiejar import CookieJar
 from pathlib import Path
-from typing import BinaryIO
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, BinaryIO
 
 from bgremover.engine.errors import OptionsError, WeightsError
-from bgremover.engine.model import ARCHITECTURES
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 MODEL_DIR_ENV = "BGREMOVER_MODEL_DIR"
 WEIGHTS_URL_ENV = "BGREMOVER_WEIGHTS_URL"
@@ -62,7 +65,7 @@ class ModelSpec:
     """One known checkpoint: what network it fits, where it comes from, how to check it."""
 
     name: str
-    architecture: str  # a key of bgremover.engine.model.ARCHITECTURES
+    architecture: str  # a key of bgremover.engine.model.ARCHITECTURES ("u2net", "u2netp")
     filename: str
     url: str  # official download location
     md5: str | None  # of the published file; None: the download is checked by layout instead
@@ -190,6 +193,10 @@ def default_model_name(model_dir: str | os.PathLike[str] | None = None) -> str:
 @functools.cache
 def expected_layout(architecture: str) -> dict[str, tuple[int, ...]]:
     """Key → shape of the architecture's state dict (built on the meta device: no memory)."""
+    import torch
+
+    from bgremover.engine.model import ARCHITECTURES
+
     with torch.device("meta"):
         module = ARCHITECTURES[architecture]()
     return {key: tuple(value.shape) for key, value in module.state_dict().items()}
@@ -213,6 +220,8 @@ def _fix_hint(spec: ModelSpec | None, explicit: bool) -> str:
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The state dict stored in ``path``, unwrapped from ``{"state_dict": …}`` and a
     DataParallel ``module.`` prefix; _BadFile for anything that is not one."""
+    import torch
+
     if not path.exists():
         raise _BadFile("does not exist")
     if not path.is_file():
@@ -268,6 +277,8 @@ def _layout_problems(state: Mapping[str, torch.Tensor], architecture: str) -> li
 def _checked_state(path: Path, spec: ModelSpec | None) -> tuple[dict[str, torch.Tensor], ModelSpec]:
     """The file's state dict and the spec it fits: ``spec``'s architecture when given, else
     whichever architecture the layout matches. _BadFile says what is wrong otherwise."""
+    from bgremover.engine.model import ARCHITECTURES
+
     state = _read_state_dict(path)
     if spec is None:
         for architecture in ARCHITECTURES:
@@ -553,6 +564,8 @@ _threads_configured = False
 def configure_torch_threads() -> int:
     """Set torch's intra-op CPU threads to ``$BGREMOVER_TORCH_THREADS`` or to the CPUs this
     process may run on, and return the number."""
+    import torch
+
     setting = os.environ.get(TORCH_THREADS_ENV, "").strip()
     if setting:
         if not setting.isdigit() or int(setting) < 1:
@@ -572,6 +585,8 @@ DEVICE_ENV = "BGREMOVER_DEVICE"
 
 
 def _pick_device(device: str | torch.device | None) -> torch.device:
+    import torch
+
     source = "Device"
     if device is None:
         device = os.environ.get(DEVICE_ENV, "").strip() or "auto"
@@ -653,6 +668,10 @@ def load_model(
     Raises WeightsError for unknown names and missing, corrupt or mismatched files, and
     OptionsError for an unusable ``device``."""
     global _threads_configured
+    import torch
+
+    from bgremover.engine.model import ARCHITECTURES
+
     spec, weights_path = _locate(name, path, model_dir, download, base_url, progress)
     torch_device = _pick_device(device)
     explicit = path is not None
