@@ -278,6 +278,27 @@ DISK_BUDGET_PER_OWNER_BYTES = envint("DISK_BUDGET_PER_OWNER_BYTES", str(2 * 1024
 # otherwise clients choose their own address.
 CLIENT_ADDRESS_HEADER = os.getenv("CLIENT_ADDRESS_HEADER", "").strip()
 
+# Operating it (editor.operations): /healthz and /readyz are always on; /metrics (Prometheus)
+# only with METRICS_TOKEN set, and then only for "Authorization: Bearer <METRICS_TOKEN>".
+METRICS_TOKEN = os.getenv("METRICS_TOKEN", "").strip()
+# ADMIN_ENABLED=1: Django's admin at /admin/ for operators (editor.admin: images, jobs and
+# results read-only, with re-queue, fail and purge actions). It adds the auth app (run
+# `manage.py migrate`, then `manage.py createsuperuser`); off, neither is installed.
+ADMIN_ENABLED = envbool("ADMIN_ENABLED", "False")
+if ADMIN_ENABLED:
+    _after_contenttypes = INSTALLED_APPS.index("django.contrib.contenttypes") + 1
+    INSTALLED_APPS[_after_contenttypes:_after_contenttypes] = [
+        "django.contrib.auth",
+        "django.contrib.admin",
+    ]
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1,
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+    )
+    TEMPLATES[0]["OPTIONS"]["context_processors"].append(
+        "django.contrib.auth.context_processors.auth"
+    )
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
