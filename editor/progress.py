@@ -101,7 +101,8 @@ def publish(state: JobState) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "job.state", "state": state}
+    # When it left the worker (epoch seconds), so clients can measure the live path's delay.
+    message = {"type": "job.state", "state": {**state, "sent_at": time.time()}}
     group = job_group(state["job"])
     try:
         loop = _server_loop
@@ -143,9 +144,12 @@ class ProgressReporter:
     recorded with the outcome.
     """
 
-    def __init__(self, job: Job, time_limit_s: float | None = None) -> None:
+    def __init__(
+        self, job: Job, time_limit_s: float | None = None, token: str | None = None
+    ) -> None:
+        """``token``: the run to report for (default: a new run, begun by ``start``)."""
         self.job = job
-        self.token = uuid.uuid4().hex
+        self.token = token or uuid.uuid4().hex
         self.time_limit_s = time_limit_s or None
         self._deadline: float | None = None
         self._written_percent = job.percent

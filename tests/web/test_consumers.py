@@ -36,6 +36,9 @@ HOST = "127.0.0.1:8000"
 ORIGIN = (b"origin", f"http://{HOST}".encode())
 PEER = ("127.0.0.1", 50000)
 
+# The run a test job was started by (a worker writes only for its own run).
+RUN = "run-1"
+
 
 # Generous: the first connection in a test process imports the URLconf (and the engine).
 CONNECT_TIMEOUT_S = 60
@@ -309,7 +312,9 @@ def test_origins_are_normalised() -> None:
 
 
 def test_late_subscriber_gets_current_state_first_then_events() -> None:
-    job = make_job("owner-a", status=Job.Status.RUNNING, stage="segmenting", percent=40)
+    job = make_job(
+        "owner-a", run_token=RUN, status=Job.Status.RUNNING, stage="segmenting", percent=40
+    )
     cookie = session_cookie("owner-a")
 
     async def scenario() -> None:
@@ -322,7 +327,9 @@ def test_late_subscriber_gets_current_state_first_then_events() -> None:
         assert first["finished"] is False
 
         # A worker reports progress through the real reporter (DB row + channel group).
-        reporter = ProgressReporter(await database_sync_to_async(Job.objects.get)(pk=job.pk))
+        reporter = ProgressReporter(
+            await database_sync_to_async(Job.objects.get)(pk=job.pk), token=RUN
+        )
         await database_sync_to_async(reporter)("matting", 0.7)
         event = await socket.receive_json_from(timeout=5)
         assert (event["stage"], event["percent"]) == ("matting", 70)
@@ -364,14 +371,18 @@ def test_subscriber_after_the_end_still_learns_the_outcome() -> None:
 
 
 def test_an_event_after_the_session_ended_is_not_forwarded() -> None:
-    job = make_job("owner-a", status=Job.Status.RUNNING, stage="segmenting", percent=40)
+    job = make_job(
+        "owner-a", run_token=RUN, status=Job.Status.RUNNING, stage="segmenting", percent=40
+    )
     cookie = session_cookie("owner-a")
 
     async def scenario() -> None:
         socket = communicator(job.id, cookie)
         await accepted(socket)
         await database_sync_to_async(lambda: Session.objects.all().delete())()
-        reporter = ProgressReporter(await database_sync_to_async(Job.objects.get)(pk=job.pk))
+        reporter = ProgressReporter(
+            await database_sync_to_async(Job.objects.get)(pk=job.pk), token=RUN
+        )
         await database_sync_to_async(reporter)("matting", 0.7)
         assert await closed_with(socket) == CLOSE_POLICY_VIOLATION
         await socket.disconnect()
@@ -380,7 +391,9 @@ def test_an_event_after_the_session_ended_is_not_forwarded() -> None:
 
 
 def test_an_event_for_another_job_is_not_forwarded() -> None:
-    job = make_job("owner-a", status=Job.Status.RUNNING, stage="segmenting", percent=40)
+    job = make_job(
+        "owner-a", run_token=RUN, status=Job.Status.RUNNING, stage="segmenting", percent=40
+    )
     other = make_job("owner-b", status=Job.Status.RUNNING, stage="matting", percent=80)
     cookie = session_cookie("owner-a")
 
@@ -531,13 +544,17 @@ def test_a_socket_the_server_has_sent_nothing_on_is_closed(settings: Any) -> Non
 
 def test_events_keep_a_socket_open_past_the_idle_timeout(settings: Any) -> None:
     settings.WEBSOCKET_IDLE_TIMEOUT_S = 1.5
-    job = make_job("owner-a", status=Job.Status.RUNNING, stage="segmenting", percent=0)
+    job = make_job(
+        "owner-a", run_token=RUN, status=Job.Status.RUNNING, stage="segmenting", percent=0
+    )
     cookie = session_cookie("owner-a")
 
     async def scenario() -> None:
         socket = communicator(job.id, cookie)
         await accepted(socket)
-        reporter = ProgressReporter(await database_sync_to_async(Job.objects.get)(pk=job.pk))
+        reporter = ProgressReporter(
+            await database_sync_to_async(Job.objects.get)(pk=job.pk), token=RUN
+        )
         opened = time.monotonic()
         for step in range(1, 10):  # an event every 0.35 s: 3.15 s, twice the timeout
             await asyncio.sleep(0.35)
@@ -569,8 +586,10 @@ def test_no_idle_timeout_when_it_is_0(settings: Any) -> None:
 
 
 def test_reporter_throttles_database_writes() -> None:
-    job = make_job("owner-a", status=Job.Status.RUNNING, stage="segmenting", percent=10)
-    reporter = ProgressReporter(job)
+    job = make_job(
+        "owner-a", run_token=RUN, status=Job.Status.RUNNING, stage="segmenting", percent=10
+    )
+    reporter = ProgressReporter(job, token=RUN)
     reporter("segmenting", 0.12)  # same stage, +2 %: not written
     assert Job.objects.get(pk=job.pk).percent == 10
     reporter("segmenting", 0.16)  # +6 %: written
