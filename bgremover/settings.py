@@ -2,7 +2,8 @@
 
 Every knob has a safe default for the embedded single-machine setup (SQLite,
 local media, in-process worker, in-memory channel layer). Scale-out
-deployments set ``DB``, ``REDIS_URL`` and run ``manage.py db_worker``.
+deployments set ``DATABASE_URL`` (or ``DB=postgres``), ``REDIS_URL`` and run
+``manage.py db_worker`` (install the ``postgres`` and ``redis`` extras).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -103,7 +105,57 @@ TEMPLATES = [
     },
 ]
 
-if os.getenv("DB", "sqlite") == "postgres":
+# SQLite's own options: the in-process worker writes while requests read, so wait for the
+# lock, and take it when a transaction starts (editor.quotas counts and inserts in one).
+SQLITE_OPTIONS = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+DATABASE_URL_FORMS = "postgres://USER:PASSWORD@HOST:PORT/NAME or sqlite:///PATH"
+
+
+def database_from_url(url: str) -> dict[str, object]:
+    """One DATABASES entry from ``postgres://user:password@host:port/name`` (also
+    ``postgresql://``; query parameters such as ``?sslmode=require`` become libpq options; a
+    percent-encoded host such as ``%2Frun%2Fpostgresql`` is a socket folder) or
+    ``sqlite:///relative/path``, ``sqlite:////absolute/path``."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid URL ({exc})") from None
+    if parts.scheme in ("postgres", "postgresql"):
+        name = unquote(parts.path.lstrip("/"))
+        if not name or "/" in name:
+            raise ImproperlyConfigured(
+                f"DATABASE_URL must name one database, like {DATABASE_URL_FORMS}"
+            )
+        host = parts.netloc.rpartition("@")[2]
+        host = unquote(host) if "%" in host else (parts.hostname or "")
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": host,
+            "PORT": str(port or ""),
+            "OPTIONS": dict(parse_qsl(parts.query)),
+        }
+    if parts.scheme == "sqlite" and not parts.netloc and not parts.query:
+        path = unquote(parts.path)[1:]  # sqlite:///data/x → data/x; sqlite:////srv/x → /srv/x
+        if not path:
+            raise ImproperlyConfigured(f"DATABASE_URL names no SQLite file ({DATABASE_URL_FORMS})")
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": SQLITE_OPTIONS}
+    shown = f"{parts.scheme}://…" if parts.scheme else "without a scheme"  # no secrets echoed
+    raise ImproperlyConfigured(
+        f"DATABASE_URL {shown} is not supported: use {DATABASE_URL_FORMS} "
+        "(PostgreSQL needs the postgres extra: pip install 'bgremover[postgres]')"
+    )
+
+
+# DATABASE_URL, when set, decides (and the DB_* variables are ignored); else DB=postgres with
+# DB_NAME, DB_USER, DB_PASSWORD, DB_HOST, DB_PORT; else SQLite in DATA_DIR (the default).
+_DB = os.getenv("DB", "").strip().lower() or "sqlite"
+if os.getenv("DATABASE_URL", "").strip():
+    DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])}
+elif _DB == "postgres":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
@@ -112,18 +164,20 @@ if os.getenv("DB", "sqlite") == "postgres":
             "PASSWORD": os.getenv("DB_PASSWORD", ""),
             "HOST": os.getenv("DB_HOST", ""),
             "PORT": os.getenv("DB_PORT", ""),
-            "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", "0"),
         }
     }
-else:
+elif _DB == "sqlite":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.getenv("DB_NAME", str(DATA_DIR / "bgremover.sqlite3")),
-            # The in-process worker writes while requests read: wait for the lock.
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            "OPTIONS": SQLITE_OPTIONS,
         }
     }
+else:
+    raise ImproperlyConfigured(f"DB must be sqlite or postgres, got {_DB!r}")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", "0")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
