@@ -10,7 +10,7 @@ export BGREMOVER_SHARED ?= $(abspath ../shared)
 # A development checkout uses the shared reference weights unless told otherwise.
 export BGREMOVER_MODEL_DIR ?= $(if $(wildcard $(BGREMOVER_SHARED)/models/*.pth),$(BGREMOVER_SHARED)/models,)
 
-.PHONY: install run test lint bench stress browser-deps
+.PHONY: install run test lint bench stress browser-deps services-deps
 
 $(PY):
 	python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
@@ -25,6 +25,11 @@ install: $(STAMP)
 # Debian's Chromium drives the browser tests (Playwright's own download cannot work here).
 browser-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+# Debian's PostgreSQL and Redis, for the scale-out tests (tests/services.py starts throwaway
+# servers on free loopback ports; the system services the packages set up are never used).
+services-deps:
+	@{ command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server; }
 
 # DEBUG defaults to 1 for every step: without it settings refuse the development secret key.
 run: install
@@ -61,7 +66,10 @@ bench: $(BENCH_VENV)/.installed $(REMBG_VENV)/.installed
 stress: install
 	$(VENV)/bin/python -m bench.stress $(STRESS_ARGS)
 
-test: install browser-deps
+# Every test on SQLite (the scale-out tests start their own PostgreSQL and Redis), then the
+# web and jobs suite once more on a throwaway PostgreSQL.
+test: install browser-deps services-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
+	$(PY) tools/with_services.py postgres -- $(VENV)/bin/pytest tests/web
