@@ -72,9 +72,9 @@ def console_errors(page: Page) -> list[str]:
     # Which resource failed, not just that one did.
     page.on(
         "response",
-        lambda response: errors.append(f"{response.status} {response.url}")
-        if response.status >= 400
-        else None,
+        lambda response: (
+            errors.append(f"{response.status} {response.url}") if response.status >= 400 else None
+        ),
     )
     page.on(
         "console", lambda message: errors.append(message.text) if message.type == "error" else None
