@@ -239,11 +239,16 @@ WEBSOCKET_MAX_PER_ADDRESS = envint("WEBSOCKET_MAX_PER_ADDRESS", "60")
 WEBSOCKET_IDLE_TIMEOUT_S = envint("WEBSOCKET_IDLE_TIMEOUT_S", "300")
 
 REDIS_URL = os.getenv("REDIS_URL", "")
+# Seconds a read from Redis may take. channels-redis waits for messages with a blocking pop of
+# up to 5 s; redis-py 8 reads with a 5 s socket timeout by default, so a socket that heard
+# nothing for 5 s died with TimeoutError (django/channels_redis#422). Longer than that pop,
+# short enough to notice a Redis that stopped answering.
+REDIS_SOCKET_TIMEOUT_S = 30
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": REDIS_SOCKET_TIMEOUT_S}]},
         }
     }
 else:

@@ -45,6 +45,8 @@ from tests.conftest import REPO_ROOT
 JOB_TIMEOUT_S = 180
 WORKER_START_TIMEOUT_S = 60
 MANY_JOBS = 20
+# Longer than channels-redis's 5 s blocking pop (settings.REDIS_SOCKET_TIMEOUT_S).
+QUIET_BEFORE_WORK_S = 8
 
 
 @dataclass
@@ -133,7 +135,7 @@ def test_migrate_works_on_postgresql_with_the_declared_dependencies(
     postgres_url: str, tmp_path: Path
 ) -> None:
     pins = _pins()
-    assert set(pins) == {"psycopg", "channels-redis"}
+    assert set(pins) == {"psycopg", "channels-redis", "redis"}
     for name, version in pins.items():
         assert importlib.metadata.version(name) == version, f"{name} is not the pinned {version}"
 
@@ -188,6 +190,9 @@ def test_progress_from_a_db_worker_reaches_a_socket_on_the_other_web_process(
         received = socket.json_messages()
         first = next(received)
         assert (first["job"], first["status"]) == (state["job"], "queued")
+        # Quiet for longer than channels-redis's blocking pop (5 s), which redis-py 8's
+        # default socket timeout used to turn into a crash of the consumer (close 1011).
+        time.sleep(QUIET_BEFORE_WORK_S)
         with db_workers(cluster.env, "progress-1", "progress-2"):
             states = [first, *received]  # until the server closes the socket
     assert socket.close_code == 1000  # closed by B after the final state
