@@ -10,7 +10,7 @@ export BGREMOVER_SHARED ?= $(abspath ../shared)
 # A development checkout uses the shared reference weights unless told otherwise.
 export BGREMOVER_MODEL_DIR ?= $(if $(wildcard $(BGREMOVER_SHARED)/models/*.pth),$(BGREMOVER_SHARED)/models,)
 
-.PHONY: install run test lint bench stress browser-deps services-deps
+.PHONY: install run test lint bench stress loadtest browser-deps services-deps
 
 $(PY):
 	python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
@@ -65,6 +65,13 @@ bench: $(BENCH_VENV)/.installed $(REMBG_VENV)/.installed
 # STRESS_ARGS is passed to bench.stress (e.g. --only burst,tiff, --repo ../other-checkout).
 stress: install
 	$(VENV)/bin/python -m bench.stress $(STRESS_ARGS)
+
+# Many users, real photos and a websocket per job against the embedded server and the
+# scale-out one (PostgreSQL, Redis, two web processes, two db_workers): bench/README.md,
+# "make loadtest". LOADTEST_ARGS is passed to bench.loadtest (e.g. --topology embedded
+# --users 3 --photos 10, or --topology scaleout --kill-worker).
+loadtest: install services-deps
+	$(VENV)/bin/python -m bench.loadtest $(LOADTEST_ARGS)
 
 # Every test on SQLite (the scale-out tests start their own PostgreSQL and Redis), then the
 # web and jobs suite once more on a throwaway PostgreSQL.
