@@ -3,7 +3,8 @@
 Django's FileSystemStorage writes straight into the final name, so a crash mid-write (a worker
 killed, a full disk) leaves a truncated file under a name a row may come to refer to. Here each
 file is written under a temporary ``.partial-…`` name in the same folder and then hard-linked to
-its final name — atomic, and never over an existing file — before the temporary name goes. A
+its final name — atomic, and never over an existing file — before the temporary name goes
+(where the file system has no hard links, it is renamed instead). A
 crash leaves at most a ``.partial-…`` file that no row refers to, which ``check_storage``
 reports and ``--repair`` deletes. Other storages (e.g. S3 through django-storages) upload each
 object whole already.
@@ -38,6 +39,11 @@ class AtomicFileSystemStorage(FileSystemStorage):
                     os.link(partial_path, self.path(final))
                 except FileExistsError:
                     continue  # taken since we looked: the next free name
+                except OSError:
+                    # A file system without hard links (SMB, some FUSE mounts): a rename is
+                    # atomic too, only it could replace a file created in the last instant.
+                    os.rename(partial_path, self.path(final))
                 return final
         finally:
-            os.unlink(partial_path)
+            if os.path.exists(partial_path):
+                os.unlink(partial_path)

@@ -61,3 +61,17 @@ def test_a_write_cut_off_half_way_leaves_no_file_under_its_name(web_settings: Pa
     assert report.orphans == [f"images/b/cutout.png{PARTIAL_MARK}0123456789ab"]
     repair(report)
     assert not leftover.exists()
+
+
+def test_without_hard_links_the_file_is_renamed_into_place(
+    web_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    def no_links(source: str, target: str) -> None:
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    name = default_storage.save("images/c/mask.png", ContentFile(b"mask"))
+    assert (web_settings / name).read_bytes() == b"mask"
+    assert [p.name for p in (web_settings / "images" / "c").iterdir()] == ["mask.png"]
