@@ -232,7 +232,9 @@ def classify(record: JobRecord) -> tuple[str, str]:
         answer = record.upload_status if record.upload_status is not None else "no answer"
         return "refused", f"upload answered {answer} {record.upload_error}".strip()
     if record.final is None:
-        return "lost", "not finished by the deadline"
+        seen = record.timeline()
+        last = str(seen[-1].state.get("status")) if seen else "nothing"
+        return "lost", f"not finished by the deadline (last seen: {last})"
     status = str(record.final.get("status"))
     if status == "done":
         if record.png:

@@ -62,7 +62,8 @@ def test_jobs_are_counted_completed_failed_lost_or_refused() -> None:
     assert classify(failed) == ("failed", "Too big.")
 
     unfinished = accepted(messages=[Message(11.0, 0.0, state("running", "decoding"))])
-    assert classify(unfinished) == ("lost", "not finished by the deadline")
+    assert classify(unfinished) == ("lost", "not finished by the deadline (last seen: running)")
+    assert classify(accepted())[1] == "not finished by the deadline (last seen: nothing)"
     assert unfinished.time_to_result is None
 
     no_png = accepted(final=state("done"), finished_at=30.0, download_status=404)
@@ -95,7 +96,7 @@ def test_the_summary_adds_up_and_times_only_completed_jobs() -> None:
     assert summary["upload_refusals"] == {"429": 3}
     # 3 completed from the first upload start (10 s) to the last completion (40 s).
     assert summary["span_s"] == 30.0 and summary["images_per_minute"] == 6.0
-    assert summary["reasons"]["lost: not finished by the deadline"] == 1
+    assert summary["reasons"]["lost: not finished by the deadline (last seen: nothing)"] == 1
 
 
 def test_state_frames_are_read_or_refused() -> None:
