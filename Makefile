@@ -35,7 +35,7 @@ services-deps:
 run: install
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py collectstatic --noinput -v 0
-	DEBUG=$${DEBUG:-1} $(VENV)/bin/daphne -b $(HOST) -p $(PORT) bgremover.asgi:application
+	DEBUG=$${DEBUG:-1} $(VENV)/bin/daphne --websocket_connect_timeout 30 -b $(HOST) -p $(PORT) bgremover.asgi:application
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -26,7 +26,7 @@ from django_tasks_db.models import DBTaskResult
 
 from editor.models import Job, JobGone
 from editor.progress import job_state, publish
-from editor.tasks import enqueue_job
+from editor.tasks import RESUMED_PRIORITY, enqueue_job
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def recover_stalled_jobs(now: datetime | None = None, dry_run: bool = False) -> 
             with transaction.atomic():
                 if again:
                     job.requeue()
-                    enqueue_job(job)
+                    enqueue_job(job, priority=RESUMED_PRIORITY)
                 else:
                     job.fail(gave_up_message(job.attempts))
                 if dead_task:

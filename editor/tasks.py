@@ -143,11 +143,16 @@ def _fail(reporter: ProgressReporter, result: object, reason: str) -> str:
     return reporter.job.status
 
 
-def enqueue_job(job: Job) -> None:
-    """Queue ``job`` once the surrounding transaction commits (so the worker finds its row)."""
+# A job started again after its worker died goes ahead of the queue: it has waited already.
+RESUMED_PRIORITY = 10
+
+
+def enqueue_job(job: Job, priority: int = 0) -> None:
+    """Queue ``job`` once the surrounding transaction commits (so the worker finds its row);
+    higher ``priority`` runs first."""
 
     def send() -> None:
-        result = process_job.enqueue(str(job.id))
+        result = process_job.using(priority=priority).enqueue(str(job.id))
         Job.objects.filter(pk=job.pk).update(task_id=str(result.id))
 
     transaction.on_commit(send)

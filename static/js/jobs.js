@@ -11,6 +11,8 @@
 // means polling until it is, with no error shown: the socket is only a faster channel.
 
 const POLL_MS = 1000;
+// Polling slows down to this while nothing changes: a busy server is not flooded by waiting pages.
+const POLL_MAX_MS = 5000;
 const SILENCE_MS = 4000;
 const GONE = "This image no longer exists: it was deleted, or its retention period ended.";
 
@@ -33,8 +35,14 @@ export function watchJob(state, onState) {
     if (socket) socket.close();
   };
 
+  let pollDelay = POLL_MS;
+  let lastSeen = "";
+
   const deliver = (next) => {
     if (stopped) return;
+    const seen = `${next.status} ${next.stage} ${next.percent}`;
+    if (seen !== lastSeen) pollDelay = POLL_MS; // moving again: look often
+    lastSeen = seen;
     onState(next);
     if (next.finished) stop();
   };
@@ -55,7 +63,9 @@ export function watchJob(state, onState) {
 
   const poll = async () => {
     await fetchState();
-    if (!stopped) pollTimer = setTimeout(poll, POLL_MS);
+    if (stopped) return;
+    pollTimer = setTimeout(poll, pollDelay);
+    pollDelay = Math.min(POLL_MAX_MS, Math.round(pollDelay * 1.5));
   };
 
   const armSilenceCheck = () => {

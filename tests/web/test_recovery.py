@@ -89,6 +89,8 @@ def test_a_silent_job_is_queued_again_with_a_new_task(
         1,
     )
     assert again.task_id and again.task_id != str(dead_task.pk)
+    # It has waited already: it goes ahead of jobs queued normally.
+    assert DBTaskResult.objects.get(pk=again.task_id).priority > 0
     assert DBTaskResult.objects.get(pk=dead_task.pk).status == TaskResultStatus.FAILED
     assert Job.objects.get(pk=alive.pk).status == "running"
 
