@@ -68,11 +68,13 @@ from bench.stress import (
     free_port,
     git_commit,
     memory_total_bytes,
+    open_run,
     prepare,
     process_tree,
     rss_bytes,
     settings_names,
     shared_root,
+    write_results,
 )
 
 TOPOLOGIES = ("embedded", "scaleout")
@@ -1213,13 +1215,7 @@ def main(argv: list[str] | None = None) -> int:
     if not any(model_dir.glob("*.pth")):
         raise SystemExit(f"no weights (*.pth) in {model_dir}: set BGREMOVER_SHARED")
     total = memory_total_bytes()
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    args.out.mkdir(parents=True, exist_ok=True)
-    log_dir = args.out / f"loadtest-{stamp}-logs"
-    log_dir.mkdir()
-    # A SIGTERM (make interrupted, a CI timeout) must still run the finally blocks that stop
-    # the servers.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    stamp, log_dir = open_run(args.out, "loadtest")
     results: dict[str, Any] = {
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "repo": str(repo),
@@ -1241,12 +1237,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.topologies:
             log(f"{name}: starting")
             results["topologies"].append(run_topology(name, config, args))
-    text = render_report(results)
-    base = args.out / f"loadtest-{stamp}"
-    Path(f"{base}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    Path(f"{base}.txt").write_text(text)
-    print(text)
-    print(f"results: {base}.json, {base}.txt; server logs: {log_dir}")
+    write_results(args.out / f"loadtest-{stamp}", results, render_report(results), log_dir)
     return 0
 
 

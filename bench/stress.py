@@ -1186,13 +1186,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no weights (*.pth) in {model_dir}: set BGREMOVER_SHARED")
     total = memory_total_bytes()
     cap = int(args.memory_cap_gb * GB) if args.memory_cap_gb else min(16 * GB, int(total * 0.6))
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    args.out.mkdir(parents=True, exist_ok=True)
-    log_dir = args.out / f"stress-{stamp}-logs"
-    log_dir.mkdir()
-    # A SIGTERM (make interrupted, a CI timeout) must still run the finally blocks that stop
-    # the servers.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    stamp, log_dir = open_run(args.out, "stress")
     with tempfile.TemporaryDirectory(prefix="stress-static-") as static:
         config = ServerConfig(
             repo, args.python, model_dir, Path(static), log_dir, cap, args.server_env
@@ -1222,13 +1216,27 @@ def main(argv: list[str] | None = None) -> int:
             for check in scenario_checks:
                 log(f"{name}: {check.measure}: {check.value} [{_mark(check.ok)}]")
     results["checks"] = [asdict(check) for check in checks]
-    text = render_report(results, checks)
-    base = args.out / f"stress-{stamp}"
+    write_results(args.out / f"stress-{stamp}", results, render_report(results, checks), log_dir)
+    return 0
+
+
+def open_run(out: Path, prefix: str) -> tuple[str, Path]:
+    """A run's timestamp and its server-log folder under ``out``. From here on a SIGTERM (make
+    interrupted, a CI timeout) still runs the finally blocks that stop the servers."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    log_dir = out / f"{prefix}-{stamp}-logs"
+    log_dir.mkdir()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return stamp, log_dir
+
+
+def write_results(base: Path, results: dict[str, Any], text: str, log_dir: Path) -> None:
+    """``base``.json and ``base``.txt, and the table on standard output."""
     Path(f"{base}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     Path(f"{base}.txt").write_text(text)
     print(text)
     print(f"results: {base}.json, {base}.txt; server logs: {log_dir}")
-    return 0
 
 
 if __name__ == "__main__":
