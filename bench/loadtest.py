@@ -56,6 +56,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from bench.stress import (
+    DAPHNE_OPTIONS,
     GB,
     HARNESS_ROOT,
     MAX_RETRY_WAIT_S,
@@ -506,7 +507,7 @@ def started(
 @contextmanager
 def web_server(role: str, config: ServerConfig, env: dict[str, str]) -> Iterator[Proc]:
     port = free_port()
-    command = [config.python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    command = [config.python, "-m", "daphne", *DAPHNE_OPTIONS, "-b", "127.0.0.1", "-p", str(port)]
     with started(role, [*command, "bgremover.asgi:application"], config, env) as proc:
         proc.url = f"http://127.0.0.1:{port}"
         _wait_until_up(proc.url, proc.process, proc.log_path)

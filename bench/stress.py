@@ -51,6 +51,8 @@ MB = 1024**2
 
 SERVER_START_TIMEOUT_S = 90  # the first request imports the engine and loads the weights
 SAMPLE_INTERVAL_S = 0.05
+# As `make run` and deploy/ start Daphne: 30 s for a websocket handshake under load.
+DAPHNE_OPTIONS = ("--websocket_connect_timeout", "30")
 # tiff: the hostile upload and the pings of the page beside it must each answer within this.
 TIFF_ANSWER_TARGET_S = 5.0
 TIFF_PAGES = 60_000
@@ -572,6 +574,7 @@ def running_server(
             config.python,
             "-m",
             "daphne",
+            *DAPHNE_OPTIONS,
             "-b",
             "127.0.0.1",
             "-p",
