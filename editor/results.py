@@ -29,14 +29,23 @@ from editor.progress import ProgressReporter, job_state, publish
 logger = logging.getLogger(__name__)
 
 
+class _WrittenFile(File):
+    """A finished file on local disk: FileSystemStorage moves it into place (a rename on the
+    same file system) instead of reading and writing it again; other storages read it."""
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
+
+
 def store_files(job: Job, products: Products) -> Result:
-    """Copy the files a job's engine process wrote into storage, on an unsaved Result (saved
+    """Move the files a job's engine process wrote into storage, on an unsaved Result (saved
     by finish_with_result, so no page ever shows a result whose files are not all there)."""
     result = Result(job=job, subject_box=products.subject_box, notes=products.notes)
     try:
         for field, path in products.files.items():
             with open(path, "rb") as written:
-                getattr(result, field).save(PRODUCT_FILES[field], File(written), save=False)
+                product = _WrittenFile(written)
+                getattr(result, field).save(PRODUCT_FILES[field], product, save=False)
     except BaseException:
         _delete_files(result)
         raise
