@@ -71,10 +71,27 @@ ignore_pillow_warnings()
 # Only these plugins ever see the bytes: Pillow knows dozens of formats (EPS would even run
 # Ghostscript), and people upload photos. Multi-picture camera JPEGs come through "JPEG" as
 # format "MPO"; AVIF is there when Pillow was built with it.
-_WANTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF")
-SUPPORTED_FORMATS: tuple[str, ...] = tuple(f for f in _WANTED_FORMATS if f in Image.OPEN)
-_SUPPORTED_FOR_PEOPLE = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF" + (
-    ", AVIF" if "AVIF" in SUPPORTED_FORMATS else ""
+# Each format with its name for people, its MIME types and file extensions: the one table
+# the error message, the upload page's hint and the file pickers' accept= all come from.
+FORMAT_FILE_TYPES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "JPEG": ("JPEG", ("image/jpeg",), (".jpg", ".jpeg")),
+    "PNG": ("PNG", ("image/png",), (".png",)),
+    "WEBP": ("WebP", ("image/webp",), (".webp",)),
+    "GIF": ("GIF", ("image/gif",), (".gif",)),
+    "BMP": ("BMP", ("image/bmp",), (".bmp",)),
+    "TIFF": ("TIFF", ("image/tiff",), (".tif", ".tiff")),
+    "HEIF": ("HEIC/HEIF", ("image/heic", "image/heif"), (".heic", ".heif")),
+    "AVIF": ("AVIF", ("image/avif",), (".avif",)),
+}
+SUPPORTED_FORMATS: tuple[str, ...] = tuple(f for f in FORMAT_FILE_TYPES if f in Image.OPEN)
+# "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF, AVIF" (AVIF where Pillow was built with it).
+SUPPORTED_FOR_PEOPLE = ", ".join(FORMAT_FILE_TYPES[f][0] for f in SUPPORTED_FORMATS)
+_SUPPORTED_FOR_PEOPLE = SUPPORTED_FOR_PEOPLE
+# A file input's accept=: every supported MIME type and extension (HEIC has no MIME type on
+# some systems, so the extensions are listed too).
+SUPPORTED_ACCEPT = ",".join(
+    [t for f in SUPPORTED_FORMATS for t in FORMAT_FILE_TYPES[f][1]]
+    + [e for f in SUPPORTED_FORMATS for e in FORMAT_FILE_TYPES[f][2]]
 )
 
 _TRUNCATED = "The image file is truncated or corrupt"
