@@ -1,10 +1,22 @@
-// Render a job's state into a progress card (editor/_job_card.html).
+// Render a job's state into a progress card (editor/_job_card.html). The cards are not live
+// regions themselves: the page's one live region says when a job ends (announce.js).
+
+import { announce } from "./announce.js";
 
 const STAGE_ORDER = ["decoding", "segmenting", "refining", "matting", "composing", "encoding"];
 
+function nameOf(card) {
+  return card.querySelector(".job-name")?.textContent.trim() || "The image";
+}
+
 export function updateCard(card, state) {
+  const before = card.dataset.status;
   card.dataset.job = state.job;
   card.dataset.status = state.status;
+  if (before && before !== state.status) {
+    if (state.status === "done") announce(`${nameOf(card)}: background removed.`);
+    if (state.status === "failed") announce(`${nameOf(card)}: ${state.error || "processing failed."}`);
+  }
   const seen = new Set((card.dataset.stagesSeen || "").split(" ").filter(Boolean));
   if (state.status === "running" && STAGE_ORDER.includes(state.stage)) seen.add(state.stage);
   card.dataset.stagesSeen = [...seen].join(" ");
@@ -46,12 +58,25 @@ export function updateCard(card, state) {
   }
 }
 
+// A file the server (or the page) refused: the message alone, with Retry and Dismiss.
 export function showError(card, message) {
   card.classList.add("is-error");
   card.dataset.status = "rejected";
   card.querySelector(".progress-row").hidden = true;
   card.querySelector(".stage-steps").hidden = true;
   card.querySelector(".job-status").textContent = message;
+  for (const button of card.querySelectorAll(".job-retry, .job-dismiss")) button.hidden = false;
+  announce(message);
+}
+
+// Back to a fresh "uploading" card (Retry).
+export function resetCard(card) {
+  card.classList.remove("is-error");
+  delete card.dataset.status;
+  card.querySelector(".progress-row").hidden = false;
+  card.querySelector(".stage-steps").hidden = false;
+  card.querySelector(".job-status").textContent = "Uploading…";
+  for (const button of card.querySelectorAll(".job-retry, .job-dismiss")) button.hidden = true;
 }
 
 function showImage(img, url) {

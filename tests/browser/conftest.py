@@ -145,6 +145,31 @@ def page(browser: Browser, server_url: str) -> Iterator[Page]:
     fresh.context.close()
 
 
+# A phone (390×844, touch) and a laptop screen (1280×860), as people use the app.
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
+DESKTOP = {"viewport": {"width": 1280, "height": 860}}
+
+
+def device_page(browser: Browser, base_url: str, device: dict, **options: object) -> Page:
+    context = browser.new_context(base_url=base_url, accept_downloads=True, **device, **options)
+    context.set_default_timeout(30_000)
+    return context.new_page()
+
+
+@pytest.fixture
+def phone_page(browser: Browser, server_url: str) -> Iterator[Page]:
+    fresh = device_page(browser, server_url, PHONE)
+    yield fresh
+    fresh.context.close()
+
+
+@pytest.fixture
+def desktop_page(browser: Browser, server_url: str) -> Iterator[Page]:
+    fresh = device_page(browser, server_url, DESKTOP)
+    yield fresh
+    fresh.context.close()
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

@@ -146,9 +146,7 @@ def test_colour_and_preset_backgrounds_change_preview_and_jpeg(
     assert np.abs(np.asarray(red)[1, 1].astype(int) - [255, 0, 0]).max() <= 12
 
     page.get_by_role("radio", name="Calm sea").check()
-    page.wait_for_function(
-        "() => document.getElementById('after-canvas').dataset.background === 'preset'"
-    )
+    expect(page.locator("#after-canvas")).to_have_attribute("data-background", "preset")
     preview_corner = np.array(page.evaluate(CANVAS_PIXEL, [1, 1])[:3])
     assert np.abs(preview_corner - [255, 0, 0]).max() > 100
     page.screenshot(path=str(artifacts / "editor-background.png"), full_page=True)
@@ -182,9 +180,11 @@ def test_gallery_lists_both_and_delete_removes_one_with_its_files(
     image_id = dog_card.get_attribute("data-image")
     folder = media_root / "images" / str(image_id)
     assert any(folder.rglob("*.png"))
-    page.once("dialog", lambda dialog: dialog.accept())
     dog_card.get_by_role("button", name="Delete").click()
-    expect(cards).to_have_count(1)
+    # Hidden at once with a few seconds to undo it; then sent to the server and removed.
+    expect(dog_card).to_be_hidden()
+    expect(page.locator("#toast")).to_contain_text(f"Deleted {DOG}.jpg")
+    expect(cards).to_have_count(1, timeout=15_000)
     assert not folder.exists()
     page.reload()
     expect(cards).to_have_count(1)

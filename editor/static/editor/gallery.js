@@ -1,41 +1,81 @@
-// Gallery: delete one image without leaving the page, or all of them after a confirmation
-// (both forms still work without JavaScript).
+// Gallery: delete one image with a few seconds to undo it, or all of them after a
+// confirmation; both forms still work without JavaScript.
 
 import { errorMessage, send } from "../js/http.js";
+import { deleteWithUndo, forgetPending, takeJustDeleted } from "../js/undo.js";
 
 const grid = document.getElementById("gallery");
 const empty = document.getElementById("empty-state");
+const status = document.getElementById("gallery-status");
+
+function say(message) {
+  status.textContent = message;
+  status.hidden = false;
+  status.focus();
+}
+
+function showEmpty() {
+  grid?.remove();
+  document.getElementById("delete-all-form")?.remove();
+  empty.hidden = false;
+}
+
+function visibleCards() {
+  return grid ? [...grid.children].filter((card) => !card.hidden) : [];
+}
+
+// Deleted as the previous page was left: the server may have answered after this page.
+const gone = takeJustDeleted();
+grid?.querySelectorAll(".gallery-card").forEach((card) => {
+  if (gone.has(card.dataset.image)) card.remove();
+});
+if (grid && grid.children.length === 0) showEmpty();
 
 document.querySelectorAll(".delete-form").forEach((form) => {
-  form.addEventListener("submit", async (event) => {
+  form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const name = form.dataset.name;
-    if (!window.confirm(`Delete ${name} and its results? This cannot be undone.`)) return;
-    const response = await send(form.action, { body: new FormData(form) });
-    if (!response.ok) {
-      window.alert(await errorMessage(response));
-      return;
-    }
     const card = form.closest(".gallery-card");
-    const next = card.nextElementSibling || card.previousElementSibling;
-    card.remove();
-    if (grid && grid.children.length === 0) {
-      grid.remove();
-      document.getElementById("delete-all-form")?.remove();
-      empty.hidden = false;
-      empty.querySelector("a").focus();
-    } else if (next) {
-      next.querySelector("a").focus();
-    }
+    deleteWithUndo({
+      form,
+      id: card.dataset.image,
+      name: form.dataset.name,
+      hide: () => {
+        card.hidden = true;
+        if (visibleCards().length === 0) empty.hidden = false;
+      },
+      onRestore: ({ hadFocus }) => {
+        card.hidden = false;
+        empty.hidden = true;
+        if (hadFocus) form.querySelector("button").focus();
+      },
+      onDeleted: ({ hadFocus }) => {
+        const next = visibleCards().find((other) => other.compareDocumentPosition(card) & Node.DOCUMENT_POSITION_PRECEDING)
+          || visibleCards().at(-1);
+        card.remove();
+        if (grid.children.length === 0) showEmpty();
+        if (!hadFocus) return;
+        if (next) next.querySelector(".gallery-thumbs").focus();
+        else empty.querySelector("a").focus();
+      },
+    });
   });
 });
 
 const deleteAll = document.getElementById("delete-all-form");
 if (deleteAll) {
-  deleteAll.addEventListener("submit", (event) => {
-    const count = grid ? grid.children.length : 0;
-    if (!window.confirm(`Delete all ${count} of your images and their results? This cannot be undone.`)) {
-      event.preventDefault();
+  deleteAll.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const count = visibleCards().length;
+    if (!window.confirm(`Delete all ${count} of your images and their results? This cannot be undone.`)) return;
+    forgetPending(); // deleted with the rest
+    const response = await send(deleteAll.action, { body: new FormData(deleteAll) });
+    if (!response.ok) {
+      say(await errorMessage(response));
+      return;
     }
+    const { deleted } = await response.json();
+    showEmpty();
+    const n = deleted.length;
+    say(`Deleted ${n} ${n === 1 ? "image" : "images"} and their results. Nothing of yours is left on the server.`);
   });
 }

@@ -1,7 +1,9 @@
-// Upload page: drag and drop, file picker and clipboard paste; one card per file.
+// Upload page: drag and drop (anywhere on the page), file picker and clipboard paste; one
+// card per file, brought into view as the files are chosen.
 
+import { announce } from "../js/announce.js";
 import { errorMessage, send } from "../js/http.js";
-import { showError, updateCard } from "../js/jobcard.js";
+import { resetCard, showError, updateCard } from "../js/jobcard.js";
 import { watchJob } from "../js/jobs.js";
 
 const dropzone = document.getElementById("dropzone");
@@ -12,15 +14,38 @@ const template = document.getElementById("job-card-template");
 const uploadUrl = list.dataset.uploadUrl;
 const maxBytes = Number(list.dataset.maxBytes);
 
+const overlay = document.getElementById("drop-overlay");
+const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
+
 function newCard(file) {
   const card = template.content.firstElementChild.cloneNode(true);
+  const name = file.name || "pasted image";
   card.querySelector(".job-name").textContent = file.name || "Pasted image";
-  card.querySelector(".thumb-original").alt = `Original: ${file.name || "pasted image"}`;
-  card.querySelector(".thumb-cutout").alt = `Cut-out of ${file.name || "pasted image"}`;
-  card.querySelector(".job-progress").setAttribute("aria-label", `Progress of ${file.name}`);
+  card.querySelector(".thumb-original").alt = `Original: ${name}`;
+  card.querySelector(".thumb-cutout").alt = `Cut-out of ${name}`;
+  card.querySelector(".job-progress").setAttribute("aria-label", `Progress of ${name}`);
+  card.querySelectorAll(".job-for").forEach((span) => span.append(name));
+  card.querySelector(".job-retry").addEventListener("click", () => {
+    resetCard(card);
+    uploadAll([file], [card]);
+  });
+  card.querySelector(".job-dismiss").addEventListener("click", () => {
+    const next = card.nextElementSibling || card.previousElementSibling;
+    card.remove();
+    if (list.children.length === 0) heading.hidden = true;
+    (next?.querySelector("a:not([hidden]), button:not([hidden])") || dropzone).focus();
+  });
   heading.hidden = false;
   list.prepend(card);
   return card;
+}
+
+// The new cards start below the fold on a phone: bring the list into view.
+function revealCards() {
+  const top = heading.getBoundingClientRect().top;
+  const firstCard = list.firstElementChild?.getBoundingClientRect();
+  if (top >= 0 && firstCard && firstCard.bottom <= window.innerHeight) return;
+  heading.scrollIntoView({ block: "start", behavior: reduceMotion.matches ? "auto" : "smooth" });
 }
 
 // Sends one file into its card; resolves to whether the server accepted it.
@@ -56,8 +81,13 @@ async function uploadFile(file, card = newCard(file)) {
 // Settles when the batch before has stopped sending one file at a time.
 let turn = Promise.resolve();
 
-async function uploadAll(files) {
-  const queue = [...files].map((file) => [file, newCard(file)]);
+async function uploadAll(files, cards = null) {
+  if (files.length === 0) return;
+  const queue = [...files].map((file, i) => [file, cards ? cards[i] : newCard(file)]);
+  if (!cards) {
+    revealCards();
+    announce(files.length === 1 ? `Uploading ${files[0].name || "the pasted image"}…` : `Uploading ${files.length} images…`);
+  }
   // A browser's first accepted upload gives it its owner (and session cookie). Until it has
   // one, files go one at a time, across batches too: sent at once, each would get an owner
   // of its own, and the browser would keep only the last.
@@ -83,23 +113,36 @@ input.addEventListener("change", () => {
   input.value = "";
 });
 
-["dragenter", "dragover"].forEach((type) =>
-  dropzone.addEventListener(type, (event) => {
-    event.preventDefault();
-    dropzone.classList.add("is-dragover");
-  }),
-);
-["dragleave", "dragend"].forEach((type) =>
-  dropzone.addEventListener(type, () => dropzone.classList.remove("is-dragover")),
-);
-dropzone.addEventListener("drop", (event) => {
-  event.preventDefault();
+// Files dropped anywhere on the page are taken; while they are dragged over it the whole page
+// says so. (Without this, a file dropped beside the zone would make the browser open it.)
+const carriesFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
+let dragDepth = 0;
+const endDrag = () => {
+  dragDepth = 0;
+  overlay.hidden = true;
   dropzone.classList.remove("is-dragover");
-  uploadAll(event.dataTransfer.files);
+};
+window.addEventListener("dragenter", (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault();
+  dragDepth += 1;
+  overlay.hidden = false;
+  dropzone.classList.add("is-dragover");
 });
-// A file dropped beside the zone must not make the browser navigate away to it.
-window.addEventListener("dragover", (event) => event.preventDefault());
-window.addEventListener("drop", (event) => event.preventDefault());
+window.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  if (carriesFiles(event)) event.dataTransfer.dropEffect = "copy";
+});
+window.addEventListener("dragleave", () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (dragDepth === 0) endDrag();
+});
+window.addEventListener("dragend", endDrag);
+window.addEventListener("drop", (event) => {
+  event.preventDefault();
+  endDrag();
+  if (event.dataTransfer?.files.length) uploadAll(event.dataTransfer.files);
+});
 
 document.addEventListener("paste", (event) => {
   const files = [...(event.clipboardData?.items || [])]

@@ -1,0 +1,47 @@
+// Downloads: the form's choices go to the server, which renders the full-resolution file
+// with the engine's own code; the answer is saved under the name the server gives it.
+
+import { errorMessage } from "../js/http.js";
+
+export function filenameFrom(response, fallback) {
+  const header = response.headers.get("Content-Disposition") || "";
+  const encoded = header.match(/filename\*=utf-8''([^;]+)/i);
+  if (encoded) return decodeURIComponent(encoded[1]);
+  const quoted = header.match(/filename="((?:[^"\\]|\\.)*)"/);
+  return quoted ? quoted[1].replace(/\\(.)/g, "$1") : fallback;
+}
+
+// onSuccess runs after a file was saved (e.g. to clear an earlier error).
+export function setupDownload(form, { onSuccess = () => {} } = {}) {
+  const error = document.getElementById("download-error");
+  const button = document.getElementById("download-button");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    const params = new URLSearchParams();
+    for (const [key, value] of new FormData(form)) if (key !== "bg") params.append(key, value);
+    button.disabled = true;
+    button.textContent = "Rendering…";
+    try {
+      const response = await fetch(`${form.action}?${params}`, { credentials: "same-origin" });
+      if (!response.ok) {
+        error.textContent = await errorMessage(response);
+        return;
+      }
+      const blob = await response.blob();
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(blob);
+      link.download = filenameFrom(response, "download");
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+      onSuccess();
+    } catch {
+      error.textContent = "The download failed: the server could not be reached.";
+    } finally {
+      button.disabled = false;
+      button.textContent = "Download";
+    }
+  });
+}

@@ -1,0 +1,291 @@
+"""The pages as a person uses them on a phone and on a laptop: files brought into view,
+the preview and Download on screen together, touch targets, swipes, refused files, drops
+anywhere, the editor's hints, deleting with Undo, the dark theme."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from tests.browser.conftest import DESKTOP, device_page
+from tests.browser.pages import DOG, FOX, card, download, open_editor, photo, wait_done
+
+pytestmark = pytest.mark.browser
+
+TOUCH_PX = 44
+NOT_AN_IMAGE = {"name": "notes.png", "mimeType": "image/png", "buffer": b"just some text\n"}
+
+
+def in_viewport(page: Page, target: Locator) -> bool:
+    box = target.bounding_box()
+    size = page.viewport_size
+    assert box is not None and size is not None
+    return box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 0.5
+
+
+def open_upload(page: Page) -> None:
+    page.goto("/")
+    expect(page.locator("#dropzone")).to_have_attribute("data-ready", "true")
+
+
+def swipe_up(page: Page, x: float, y: float, distance: int = 300) -> None:
+    """A finger moving up the screen, as touch events through the browser's input pipeline
+    (it scrolls the page like a real one; Input.synthesizeScrollGesture needs a GPU)."""
+    session = page.context.new_cdp_session(page)
+    steps = 10
+    session.send(
+        "Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]}
+    )
+    for step in range(1, steps + 1):
+        point = {"x": x, "y": y - distance * step / steps}
+        session.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+        page.wait_for_timeout(16)
+    session.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    session.detach()
+
+
+def test_phone_journey_upload_edit_download_and_delete_with_undo(
+    phone_page: Page, eval_dir: Path, artifacts: Path
+) -> None:
+    page = phone_page
+    open_upload(page)
+    # Phones are not told to drop files or press Ctrl+V.
+    zone = page.locator("#dropzone")
+    expect(zone).to_contain_text("Choose photos")
+    expect(zone.get_by_text("Drop images here")).to_be_hidden()
+    expect(zone.get_by_text("Ctrl+V")).to_be_hidden()
+
+    page.set_input_files("#file-input", [photo(eval_dir, DOG)])
+    target = card(page, f"{DOG}.jpg")
+    expect(target).to_be_in_viewport()  # brought up from below the fold
+    wait_done(page, f"{DOG}.jpg")
+    page.screenshot(path=str(artifacts / "phone-upload-done.png"))
+    target.locator(".job-open").click()
+    compare = page.locator("#compare")
+    expect(compare).to_have_attribute("data-ready", "true")
+
+    download_button = page.get_by_role("button", name="Download")
+    expect(download_button).to_be_in_viewport()
+    assert in_viewport(page, compare), "the preview starts on screen"
+    # Scroll down to the last background choices: the preview and Download stay on screen.
+    sea = page.get_by_role("radio", name="Calm sea")
+    sea.scroll_into_view_if_needed()
+    page.locator("#crop-input").scroll_into_view_if_needed()
+    assert in_viewport(page, compare), "the preview scrolled away"
+    assert in_viewport(page, download_button), "Download scrolled away"
+
+    # Touch targets: swatches, photos, the margin slider, the checkbox's row, the buttons.
+    for control in [
+        *page.locator(".swatch").all(),
+        page.locator("#margin-input"),
+        page.locator(".check"),
+        download_button,
+        page.locator("#background-button"),
+        page.locator("#format-input"),
+    ]:
+        if not control.is_visible():
+            continue
+        box = control.bounding_box()
+        assert box and min(box["width"], box["height"]) >= TOUCH_PX, (control, box)
+
+    # A vertical swipe on the before/after picture scrolls the page, not the divider.
+    page.evaluate("window.scrollTo(0, 0)")
+    box = compare.bounding_box()
+    assert box is not None
+    before = page.evaluate("window.scrollY")
+    swipe_up(page, box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.9, 200)
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.scrollY") > before + 50
+    expect(page.locator("#compare-range")).to_have_value("50")
+    # A tap does move it.
+    box = compare.bounding_box()
+    assert box is not None
+    page.touchscreen.tap(box["x"] + box["width"] * 0.25, box["y"] + box["height"] / 2)
+    expect(page.locator("#compare-range")).not_to_have_value("50")
+
+    sea.check()
+    expect(page.locator("#after-canvas")).to_have_attribute("data-background", "preset")
+    page.screenshot(path=str(artifacts / "phone-editor-scrolled.png"))
+    assert download(page).size == (400, 330)
+
+    # Delete, undo, delete again: on to the gallery, where it is gone.
+    image_url = page.url
+    delete = page.get_by_role("button", name="Delete this image")
+    delete.click()
+    toast = page.locator("#toast")
+    expect(toast).to_contain_text(f"Deleted {DOG}.jpg")
+    undo = toast.get_by_role("button", name="Undo")
+    box = undo.bounding_box()
+    assert box and box["height"] >= TOUCH_PX
+    undo.click()
+    expect(toast).to_be_hidden()
+    expect(compare).to_be_visible()
+    page.wait_for_timeout(7000)  # past the undo time: nothing was sent
+    assert page.request.get(image_url).status == 200
+    delete.click()
+    expect(page).to_have_url(re.compile(r"/gallery/$"), timeout=15_000)
+    expect(page.get_by_role("heading", name="No images yet")).to_be_visible()
+    assert page.request.get(image_url).status == 404
+
+
+def test_desktop_editor_download_visible_hints_mask_and_margin(
+    desktop_page: Page, eval_dir: Path
+) -> None:
+    page = desktop_page
+    open_upload(page)
+    page.set_input_files("#file-input", [photo(eval_dir, DOG)])
+    open_editor(page, f"{DOG}.jpg")
+    button = page.get_by_role("button", name="Download")
+    assert in_viewport(page, button) and page.evaluate("window.scrollY") == 0
+
+    hint = page.locator("#format-hint")
+    expect(hint).to_have_text("400×330 px, full resolution")
+    margin = page.locator("#margin-input")
+    expect(margin).to_be_disabled()  # crop is off
+    page.locator("#crop-input").check()
+    expect(margin).to_be_enabled()
+    page.fill("#margin-input", "0")
+    expect(hint).to_have_text(re.compile(r"^\d+×\d+ px, full resolution, cropped$"))
+    size = tuple(int(n) for n in re.findall(r"\d+", hint.inner_text())[:2])
+    assert size != (400, 330)
+    assert download(page).size == size  # the hint says what downloads
+
+    page.select_option("#output-input", "mask")
+    expect(hint).to_contain_text("alpha mask")
+    pixels = page.evaluate(
+        """async () => {
+          await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+          const canvas = document.getElementById("after-canvas");
+          const ctx = canvas.getContext("2d");
+          return Array.from(ctx.getImageData(0, 0, canvas.width, canvas.height).data);
+        }"""
+    )
+    rgba = [pixels[i : i + 4] for i in range(0, len(pixels), 4 * 97)]
+    assert all(r == g == b and a == 255 for r, g, b, a in rgba)  # grey levels, opaque
+    assert {r for r, _, _, _ in rgba} >= {0, 255}  # black background, white subject
+
+    # An error from one action is gone after the next one that works.
+    page.set_input_files("#background-file", [NOT_AN_IMAGE])
+    error = page.locator("#background-error")
+    expect(error).to_contain_text("Not a supported image format")
+    page.select_option("#output-input", "cutout")
+    page.get_by_role("radio", name="Sky blue").check()
+    expect(error).to_be_empty()
+
+
+def test_rejected_file_gets_its_message_with_dismiss_and_retry(page: Page, eval_dir: Path) -> None:
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/upload/") else None)
+    open_upload(page)
+    page.set_input_files("#file-input", [NOT_AN_IMAGE])
+    refused = card(page, "notes.png")
+    expect(refused).to_have_attribute("data-status", "rejected")
+    expect(refused.locator(".job-status")).to_contain_text("Not a supported image format")
+    expect(refused.locator(".stage-steps")).to_be_hidden()
+    expect(refused.locator(".progress-row")).to_be_hidden()
+    expect(refused.locator(".job-thumbs")).to_be_hidden()
+    retry = refused.get_by_role("button", name="Retry notes.png")
+    dismiss = refused.get_by_role("button", name="Dismiss notes.png")
+    expect(retry).to_be_visible()
+    expect(dismiss).to_be_visible()
+    assert len(sent) == 1
+    retry.click()
+    expect(refused).to_have_attribute("data-status", "rejected")
+    assert len(sent) == 2
+    dismiss.click()
+    expect(refused).to_have_count(0)
+    expect(page.locator("#dropzone")).to_be_focused()
+    # The list has one live region for the whole page, not one per card.
+    assert page.locator("[role=status], [aria-live]").count() == 1
+
+
+DRAG_OVER_PAGE = """
+([name, data]) => {
+  const transfer = new DataTransfer();
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+  const init = { bubbles: true, cancelable: true, dataTransfer: transfer };
+  const target = document.querySelector(".site-footer");
+  target.dispatchEvent(new DragEvent("dragenter", init));
+  target.dispatchEvent(new DragEvent("dragover", init));
+  window.dropTransfer = transfer;
+}
+"""
+DROP_ON_FOOTER = """
+() => {
+  const init = { bubbles: true, cancelable: true, dataTransfer: window.dropTransfer };
+  document.querySelector(".site-footer").dispatchEvent(new DragEvent("drop", init));
+}
+"""
+
+
+def test_a_drop_anywhere_on_the_page_is_taken_with_a_cue(
+    desktop_page: Page, eval_dir: Path
+) -> None:
+    page = desktop_page
+    open_upload(page)
+    expect(page.locator("#dropzone")).to_contain_text("Drop images here")
+    data = (eval_dir / "sod" / "images" / f"{FOX}.jpg").read_bytes()
+    page.evaluate(DRAG_OVER_PAGE, ["far-away.jpg", base64.b64encode(data).decode()])
+    expect(page.locator("#drop-overlay")).to_be_visible()
+    expect(page.locator("#drop-overlay")).to_contain_text("Drop your images")
+    page.evaluate(DROP_ON_FOOTER)
+    expect(page.locator("#drop-overlay")).to_be_hidden()
+    expect(card(page, "far-away.jpg")).to_have_attribute("data-job", re.compile("."))
+
+
+def test_gallery_delete_all_says_what_happened_and_undo_keeps_an_image(
+    page: Page, eval_dir: Path
+) -> None:
+    open_upload(page)
+    page.set_input_files("#file-input", [photo(eval_dir, DOG)])
+    wait_done(page, f"{DOG}.jpg")
+    page.set_input_files("#file-input", [photo(eval_dir, FOX)])
+    wait_done(page, f"{FOX}.jpg")
+    page.goto("/gallery/")
+    expect(page.get_by_role("link", name=f"Open {DOG}.jpg", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name=f"Download PNG of {FOX}.jpg")).to_be_visible()
+    cards = page.locator(".gallery-card")
+    dog = cards.filter(has_text=f"{DOG}.jpg")
+    dog.get_by_role("button", name=f"Delete {DOG}.jpg").click()
+    expect(dog).to_be_hidden()
+    expect(page.get_by_role("button", name="Undo")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dog).to_be_visible()
+    expect(dog.get_by_role("button", name=f"Delete {DOG}.jpg")).to_be_focused()
+    page.wait_for_timeout(6500)
+    page.reload()
+    expect(cards).to_have_count(2)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete all my images").click()
+    status = page.locator("#gallery-status")
+    expect(status).to_have_text(re.compile(r"^Deleted 2 images and their results\."))
+    expect(status).to_be_focused()
+    expect(page.get_by_role("heading", name="No images yet")).to_be_visible()
+
+
+def test_dark_theme_follows_the_system(browser: Browser, server_url: str, eval_dir: Path) -> None:
+    page = device_page(browser, server_url, DESKTOP, color_scheme="dark")
+    try:
+        open_upload(page)
+        page.set_input_files("#file-input", [photo(eval_dir, DOG)])
+        open_editor(page, f"{DOG}.jpg")
+        colours = page.evaluate(
+            """() => [document.body, ...[".panel", "#format-input", ".compare", ".dropzone"]
+                      .map((selector) => document.querySelector(selector))].filter(Boolean)
+                      .map((el) => {
+                const style = getComputedStyle(el);
+                return [style.backgroundColor, style.color];
+            })"""
+        )
+        for background, text in colours:
+            lum_bg = sum(int(n) for n in re.findall(r"\d+", background)[:3]) / 3
+            lum_text = sum(int(n) for n in re.findall(r"\d+", text)[:3]) / 3
+            assert lum_bg < 80 and lum_text > 170, (background, text)
+    finally:
+        page.context.close()
