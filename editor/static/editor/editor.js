@@ -27,7 +27,8 @@ if (config.result) setupEditing(config.result);
 
 function setupDelete() {
   const form = document.querySelector(".delete-form");
-  const layout = document.getElementById("editor-layout");
+  // The title stays; the picture and the options go while the delete can still be undone.
+  const parts = document.querySelectorAll("#editor-layout > .stage, #editor-layout > .panel");
   const note = document.getElementById("deleted-note");
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -36,11 +37,11 @@ function setupDelete() {
       id: form.dataset.image,
       name: form.dataset.name,
       hide: () => {
-        layout.hidden = true;
+        parts.forEach((part) => (part.hidden = true));
         note.hidden = false;
       },
       onRestore: ({ hadFocus }) => {
-        layout.hidden = false;
+        parts.forEach((part) => (part.hidden = false));
         note.hidden = true;
         if (hadFocus) form.querySelector("button").focus();
       },
