@@ -289,3 +289,28 @@ def test_dark_theme_follows_the_system(browser: Browser, server_url: str, eval_d
             assert lum_bg < 80 and lum_text > 170, (background, text)
     finally:
         page.context.close()
+
+
+def test_leaving_the_page_during_the_undo_time_still_deletes(
+    page: Page, eval_dir: Path, media_root: Path
+) -> None:
+    open_upload(page)
+    page.set_input_files("#file-input", [photo(eval_dir, FOX)])
+    wait_done(page, f"{FOX}.jpg")
+    page.goto("/gallery/")
+    fox = page.locator(".gallery-card").filter(has_text=f"{FOX}.jpg")
+    folder = media_root / "images" / str(fox.get_attribute("data-image"))
+    assert folder.is_dir()
+    fox.get_by_role("button", name=f"Delete {FOX}.jpg").click()
+    expect(fox).to_be_hidden()
+    # Away at once, long before the undo time is over: the page sends the delete as it goes.
+    page.get_by_role("link", name="Upload", exact=True).click()
+    expect(page.locator("#dropzone")).to_have_attribute("data-ready", "true")
+    # (navigator.sendBeacon: Playwright does not report it as a request; the disk tells.)
+    for _ in range(50):
+        if not folder.exists():
+            break
+        page.wait_for_timeout(100)
+    assert not folder.exists()
+    page.goto("/gallery/")
+    expect(page.locator(".gallery-card").filter(has_text=f"{FOX}.jpg")).to_have_count(0)
