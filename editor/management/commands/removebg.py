@@ -7,6 +7,7 @@ non-zero when any file failed.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.core.management.base import (
     BaseCommand,
@@ -27,9 +29,16 @@ from django.core.management.base import (
 
 from bgremover.engine.compose import Background, parse_background
 from bgremover.engine.encode import FORMATS
-from bgremover.engine.errors import EngineError, WeightsError
+from bgremover.engine.errors import EngineError, OptionsError, WeightsError
+from bgremover.engine.hints import apply_hints
 from bgremover.engine.matting import MattingProcess, Solver, solve_working_size
-from bgremover.engine.pipeline import RemovalOptions, RenderOptions, remove_background, render
+from bgremover.engine.pipeline import (
+    Cutout,
+    RemovalOptions,
+    RenderOptions,
+    remove_background,
+    render,
+)
 from editor.management.download_progress import ProgressBar
 
 IMAGE_EXTENSIONS = frozenset(
@@ -57,6 +66,7 @@ class Job:
 
     path: Path
     problem: str | None = None
+    hints: Path | None = None  # a hint map (--hints) for this image
 
 
 class HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
@@ -166,6 +176,13 @@ class Command(BaseCommand):
             help=f"crop to the subject plus a margin in percent of its size "
             f"(--crop alone: {DEFAULT_CROP_PERCENT} %%; --crop 10 or --crop 10%%)",
         )
+        parser.add_argument(
+            "--hints",
+            metavar="PATH",
+            help="keep/remove marks the cut-out follows: an 8-bit grey PNG the size of the "
+            "photo (255 keep, 0 remove, anything else no mark) for a single input, or a "
+            "folder holding <input name>.png for each input (inputs without one run as usual)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         inputs: list[str] = list(options["inputs"])
@@ -198,7 +215,7 @@ class Command(BaseCommand):
             )
             extension = ".png" if output == "mask" else FORMATS[fmt][1]
             self._run_batch(
-                _expand_inputs(inputs),
+                _attach_hints(_expand_inputs(inputs), options["hints"]),
                 out_dir,
                 extension,
                 removal,
@@ -272,9 +289,12 @@ class Command(BaseCommand):
                 if bar:
                     bar.start(index, name)
                 try:
+                    hints = _read_hint_map(job.hints) if job.hints else None
                     cutout = remove_background(
                         str(job.path), removal, removal_progress, matting_solver=matting_solver
                     )
+                    if hints is not None:
+                        cutout = _follow_hints(cutout, hints, job.hints)
                     _write_atomically(target, render(cutout, rendering, render_progress))
                 except WeightsError as exc:
                     # The model is the same for every file (and loaded above): if it still
@@ -381,6 +401,57 @@ def _expand_inputs(inputs: list[str]) -> list[Job]:
         else:
             jobs.append(Job(path, "no such file or folder"))
     return jobs
+
+
+def _attach_hints(jobs: list[Job], hints: str | None) -> list[Job]:
+    """``jobs`` with their hint maps: a file for the single input, or <stem>.png from a
+    folder (an input without one runs without marks)."""
+    if hints is None:
+        return jobs
+    path = Path(hints)
+    if path.is_dir():
+        return [
+            dataclasses.replace(job, hints=path / f"{job.path.stem}.png")
+            if (path / f"{job.path.stem}.png").is_file()
+            else job
+            for job in jobs
+        ]
+    if not path.is_file():
+        raise CommandError(f"--hints: no such file or folder {hints!r}")
+    if len(jobs) != 1:
+        raise CommandError(
+            "--hints with a file goes with a single input; for several inputs give a folder "
+            "holding <input name>.png for each"
+        )
+    return [dataclasses.replace(jobs[0], hints=path)]
+
+
+def _read_hint_map(path: Path) -> np.ndarray:
+    """The hint map at ``path`` as H×W uint8; OptionsError unless it is an 8-bit grey PNG."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if image.format != "PNG" or image.mode != "L":
+                raise OptionsError(
+                    f"hint map {path.name} must be an 8-bit grey PNG, not "
+                    f"{image.format} {image.mode}"
+                )
+            return np.asarray(image).copy()
+    except (UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise OptionsError(f"hint map {path.name} is not a readable PNG ({exc})") from exc
+
+
+def _follow_hints(cutout: Cutout, hints: np.ndarray, path: Path) -> Cutout:
+    height, width = cutout.alpha.shape
+    if hints.shape != (height, width):
+        raise OptionsError(
+            f"hint map {path.name} is {hints.shape[1]}×{hints.shape[0]} but the photo is "
+            f"{width}×{height}"
+        )
+    photo = cutout.original if cutout.original is not None else cutout.foreground
+    refined = apply_hints(photo, cutout.foreground, cutout.alpha, hints)
+    return dataclasses.replace(cutout, alpha=refined.alpha, foreground=refined.foreground)
 
 
 def _target_problem(source: Path, target: Path, written: dict[Path, str]) -> str | None:
