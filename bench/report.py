@@ -142,7 +142,73 @@ def targets(results: dict) -> list[Target]:
     found.append(
         Target("peak RSS at 24 MP (CLI process)", max(peaks) if peaks else None, "<=", 2.5, "GB")
     )
-    return found
+    return found + clicks_targets(results.get("clicks"))
+
+
+def clicks_targets(clicks: dict | None) -> list[Target]:
+    """The smart marks' targets; a --quick run's figures are shown but not judged."""
+    smart = _get(clicks or {}, "sod", "methods", "smart marks") or {}
+    sad = _get(clicks or {}, "matting") or {}
+    latency = _get(clicks or {}, "latency_12mp", "1_mark") or {}
+    sad_ratio = (
+        sad["smart marks"]["SAD"] / sad["automatic"]["SAD"]
+        if "smart marks" in sad and sad["automatic"]["SAD"]
+        else None
+    )
+    rows = [
+        ("marks: mean NoC@90", smart.get("NoC@90"), "<=", 2.0, ""),
+        ("marks: mean NoC@95", smart.get("NoC@95"), "<=", 4.0, ""),
+        ("marks: photos worse after a mark", smart.get("worse_after_a_mark"), "<=", 0, ""),
+        ("marks: matting SAD after 3 / automatic", sad_ratio, "<=", 0.6, "×"),
+        ("marks: one mark at 12 MP, median", latency.get("median_s"), "<=", 1.0, "s"),
+        ("marks: one mark at 12 MP, p95", latency.get("p95_s"), "<=", 2.0, "s"),
+    ]
+    quick = bool(clicks and clicks.get("quick"))
+    return [
+        Target(
+            name,
+            None if quick else measured,
+            op,
+            threshold,
+            unit,
+            "--quick: a few photos; no marks row is judged" if quick and index == 0 else "",
+        )
+        for index, (name, measured, op, threshold, unit) in enumerate(rows)
+    ]
+
+
+def format_clicks(clicks: dict) -> str:
+    """The simulated user's table: smart marks beside the plain brush, and the latency."""
+    sod, sad = clicks["sod"], clicks["matting"]
+    rows = [
+        [
+            name,
+            f"{scores['NoC@90']:.2f}" if scores["NoC@90"] is not None else "-",
+            f"{scores['NoC@95']:.2f}" if scores["NoC@95"] is not None else "-",
+            str(scores["worse_after_a_mark"]),
+            f"{sad['automatic']['SAD']:.2f} → {sad[name]['SAD']:.2f}",
+        ]
+        for name, scores in sod["methods"].items()
+    ]
+    latency = clicks["latency_12mp"]
+    timing = "\n".join(
+        f"apply_hints at 12 MP ({latency['dimensions']}), {count} mark{'s' * (count > 1)}: "
+        f"median {latency[f'{count}_mark']['median_s']:.2f} s, "
+        f"p95 {latency[f'{count}_mark']['p95_s']:.2f} s "
+        f"over {len(latency[f'{count}_mark']['runs_s'])} calls"
+        for count in (1, 3)
+    )
+    quick = "  [--quick: a few photos; not judged against the targets]" if clicks["quick"] else ""
+    return (
+        f"Smart marks, simulated user ({sod['photos']} of {sod['of']} SOD photos below "
+        f"IoU 0.95; at most 20 marks){quick}\n"
+        + _table(
+            ["method", "NoC@90", "NoC@95", "photos worse after a mark", "matting SAD, 3 marks"],
+            rows,
+        )
+        + "\n"
+        + timing
+    )
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -294,5 +360,7 @@ def format_report(results: dict) -> str:
         parts.append(format_speed(results["speed"]))
     if results.get("forward"):
         parts.append(format_forward(results["forward"]))
+    if results.get("clicks"):
+        parts.append(format_clicks(results["clicks"]))
     parts.append("Targets\n" + format_targets(targets(results)))
     return "\n\n".join(parts)

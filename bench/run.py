@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import forward, ours, quality, rembg_runner, report, speed
+from bench import clicks, forward, ours, quality, rembg_runner, report, speed
 from bench.data import REPO_ROOT, EvalSplit, load_scorer, make_subset, shared_root, spread
 
 DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "latest.json"
@@ -44,8 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["quality", "speed"],
-        help="run one half (speed includes the forward timing)",
+        choices=["quality", "speed", "clicks"],
+        help="run one part (speed includes the forward timing; clicks: smart marks, bench.clicks)",
     )
     parser.add_argument(
         "--repeats",
@@ -320,6 +320,10 @@ def main(argv: list[str] | None = None) -> dict:
                 )
             results["speed"] = run_speed(args, shared, workdir, onnx)
             results["forward"] = run_forward(args, shared, cutter)
+        if args.only in (None, "clicks"):
+            log("clicks: smart marks by a simulated user")
+            split = eval_split(shared, args, workdir / "clicks")
+            results["clicks"] = clicks.run(shared, split, args.quick, log)
     # Other work on the machine skews the timings: the load averages say how much there was.
     results["meta"]["load_average_at_end"] = os.getloadavg()
     results["meta"]["wall_s"] = time.perf_counter() - started
