@@ -319,11 +319,14 @@ HEAVY_WAIT_S = envint("HEAVY_WAIT_S", "10")
 # Django's cache: the default in-memory cache counts per server process.
 RATE_LIMIT_UPLOADS = os.getenv("RATE_LIMIT_UPLOADS", "60/10m")
 RATE_LIMIT_DOWNLOADS = os.getenv("RATE_LIMIT_DOWNLOADS", "120/10m")
+# Saved touch-ups (each stroke or undo in the editor is one save).
+RATE_LIMIT_EDITS = os.getenv("RATE_LIMIT_EDITS", "600/10m")
 # The same limits per client address (see CLIENT_ADDRESS_HEADER), so that a script dropping
 # its cookie gets no fresh allowance; everyone behind one address (an office's NAT, one IPv6
 # /64) shares them. Uploads count uploads, re-runs and background uploads.
 RATE_LIMIT_UPLOADS_PER_ADDRESS = os.getenv("RATE_LIMIT_UPLOADS_PER_ADDRESS", "60/10m")
 RATE_LIMIT_DOWNLOADS_PER_ADDRESS = os.getenv("RATE_LIMIT_DOWNLOADS_PER_ADDRESS", "240/10m")
+RATE_LIMIT_EDITS_PER_ADDRESS = os.getenv("RATE_LIMIT_EDITS_PER_ADDRESS", "1200/10m")
 # Jobs waiting or running at once (editor.quotas): past the first, an owner's upload or re-run
 # answers 429; past the second (everyone's together), 503. 0: no cap.
 JOB_QUEUE_LIMIT_PER_OWNER = envint("JOB_QUEUE_LIMIT_PER_OWNER", "20")

@@ -1,4 +1,5 @@
-"""Validation of what people send: uploads (type, size, dimensions) and render choices.
+"""Validation of what people send: uploads (type, size, dimensions), render choices and
+the editor's touch-ups.
 
 Limits come from settings (MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS); checking goes through the
 engine's decoder, whose error messages are written to be shown as they are.
@@ -6,6 +7,7 @@ engine's decoder, whose error messages are written to be shown as they are.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -14,9 +16,10 @@ from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from bgremover.engine.errors import ImageDecodeError, ImageTooLargeError
+from bgremover.engine.edits import Edit, parse_edits
+from bgremover.engine.errors import ImageDecodeError, ImageTooLargeError, OptionsError
 from bgremover.engine.preprocess import ImageInfo, probe_image
-from editor.models import Job
+from editor.models import Image, Job
 from editor.presets import PRESETS
 
 
@@ -172,3 +175,35 @@ class RenderForm(forms.Form):
         for errors in self.errors.values():
             return str(errors[0])
         return "The download options are not valid."
+
+
+class EditsForm(forms.Form):
+    """A save of the editor's touch-ups, sent as JSON ``{"version": n, "edits": [...]}``:
+    ``version`` is the Image.edits_version the editor started from; ``edits`` the whole list
+    (bgremover.engine.edits), checked against the image's size and EditLimits."""
+
+    version = forms.IntegerField(min_value=0)
+    edits = forms.Field(required=False)  # any JSON value, checked by clean_edits
+
+    def __init__(self, body: bytes, image: Image) -> None:
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = None
+        super().__init__(data if isinstance(data, dict) else {})
+        self.readable = isinstance(data, dict)
+        self.image = image
+
+    def clean_edits(self) -> tuple[Edit, ...]:
+        try:
+            return parse_edits(self.cleaned_data["edits"], self.image.width, self.image.height)
+        except OptionsError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def first_error(self) -> str:
+        if not self.readable:
+            return 'Send the edits as JSON: {"version": 0, "edits": [...]}.'
+        for field, errors in self.errors.items():
+            message = str(errors[0])
+            return message if field == "edits" else f"{field}: {message}"
+        return "The edits are not valid."

@@ -80,6 +80,11 @@ class Image(models.Model):
     background = models.FileField(upload_to=_background_path, max_length=255, blank=True)
     # The stored background's size (0 without one), for the disk budget (editor.quotas).
     background_bytes = models.PositiveBigIntegerField(default=0)
+    # The owner's touch-ups (bgremover.engine.edits data, full-resolution coordinates),
+    # replayed on every result of this image; edits_version counts saves, so an editor that
+    # saves over a newer list than it saw is told (409) instead of losing someone's work.
+    edits = models.JSONField(default=list, blank=True)
+    edits_version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     expires_at = models.DateTimeField(default=default_expiry, db_index=True)
 
@@ -266,12 +271,33 @@ class Result(models.Model):
     # Bounding box of the subject (alpha > 0) in full-resolution pixels: left, top, right, bottom.
     subject_box = models.JSONField(default=list)
     notes = models.JSONField(default=list)
+    # The preview and thumbnail with the image's edits applied (empty without edits), and
+    # the Image.edits_version they show; downloads apply the edits at full resolution.
+    edited_preview = models.FileField(upload_to=_result_path, max_length=255, blank=True)
+    edited_thumb = models.FileField(upload_to=_result_path, max_length=255, blank=True)
+    edits_version = models.PositiveIntegerField(default=0)
+    # What the editor shows of the edited cut-out: {"parts": its separate parts (engine.edits
+    # CutoutObject as data), "subject_box": left, top, right, bottom of alpha > 0}.
+    edited_info = models.JSONField(default=dict, blank=True)
     # All its files together, for the disk budget (editor.quotas); set when it is stored.
     size_bytes = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return f"result of {self.job_id}"
+
+    def stored_files(self) -> list[models.fields.files.FieldFile]:
+        """Every file it holds: the job's products and any edited copies."""
+        edited = [stored for stored in (self.edited_preview, self.edited_thumb) if stored]
+        return self.files() + edited
+
+    def shows_edits(self, image: Image) -> bool:
+        """Whether its edited copies are those of ``image``'s current edits."""
+        return (
+            bool(image.edits)
+            and bool(self.edited_preview)
+            and (self.edits_version == image.edits_version)
+        )
 
     def files(self) -> list[models.fields.files.FieldFile]:
         return [

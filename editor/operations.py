@@ -66,6 +66,8 @@ REFUSAL_REASONS = (
     "rate_limit_uploads_address",  # RATE_LIMIT_UPLOADS_PER_ADDRESS
     "rate_limit_downloads_owner",  # RATE_LIMIT_DOWNLOADS
     "rate_limit_downloads_address",  # RATE_LIMIT_DOWNLOADS_PER_ADDRESS
+    "rate_limit_edits_owner",  # RATE_LIMIT_EDITS
+    "rate_limit_edits_address",  # RATE_LIMIT_EDITS_PER_ADDRESS
     "queue_owner",  # editor.quotas: JOB_QUEUE_LIMIT_PER_OWNER (429)
     "queue_full",  # JOB_QUEUE_LIMIT (503)
     "disk_budget",  # DISK_BUDGET_BYTES or DISK_BUDGET_PER_OWNER_BYTES (507)
@@ -77,7 +79,8 @@ REFUSAL_REASONS = (
 REFUSALS = Counter(
     "bgremover_refusals",
     "Requests turned away, by reason, since this process started: uploads, re-runs and "
-    "background uploads; rate_limit_downloads_* and server_busy count downloads too.",
+    "background uploads; rate_limit_downloads_* and server_busy count downloads too, "
+    "rate_limit_edits_* and server_busy saved touch-ups.",
     ["reason"],
     registry=REGISTRY,
 )

@@ -1,9 +1,9 @@
-"""Rate limits for uploads and downloads, counted per owner and per client address in
+"""Rate limits for uploads, downloads and saved edits, counted per owner and per client address in
 Django's cache.
 
-Limits are "COUNT/PERIOD" strings from settings: per owner (browser) RATE_LIMIT_UPLOADS and
-RATE_LIMIT_DOWNLOADS, per client address (editor.client_address) RATE_LIMIT_UPLOADS_PER_ADDRESS
-and RATE_LIMIT_DOWNLOADS_PER_ADDRESS. ``30/10m`` allows 30 requests in each 10-minute window;
+Limits are "COUNT/PERIOD" strings from settings: per owner (browser) RATE_LIMIT_UPLOADS,
+RATE_LIMIT_DOWNLOADS and RATE_LIMIT_EDITS, per client address (editor.client_address) the same
+names ending in _PER_ADDRESS. ``30/10m`` allows 30 requests in each 10-minute window;
 ``off`` (or ``0``) turns a limit off. Every request counts against both its owner and its
 address, so a script that drops its cookie (and so is a new owner each time) still meets the
 address limit; a request without an owner counts against its address only, and counting never
@@ -36,10 +36,24 @@ from editor.ownership import current_owner, session_owner
 from editor.progress import describe_duration
 
 # What each limit counts: the settings that hold it per owner and per client address.
-BUCKETS = {"uploads": "RATE_LIMIT_UPLOADS", "downloads": "RATE_LIMIT_DOWNLOADS"}
+BUCKETS = {
+    "uploads": "RATE_LIMIT_UPLOADS",
+    "downloads": "RATE_LIMIT_DOWNLOADS",
+    "edits": "RATE_LIMIT_EDITS",
+}
 PER_ADDRESS = {
     "uploads": "RATE_LIMIT_UPLOADS_PER_ADDRESS",
     "downloads": "RATE_LIMIT_DOWNLOADS_PER_ADDRESS",
+    "edits": "RATE_LIMIT_EDITS_PER_ADDRESS",
+}
+# Each setting's system check id (stable: operators may silence one by id).
+CHECK_IDS = {
+    "RATE_LIMIT_UPLOADS": "editor.E001",
+    "RATE_LIMIT_DOWNLOADS": "editor.E002",
+    "RATE_LIMIT_UPLOADS_PER_ADDRESS": "editor.E003",
+    "RATE_LIMIT_DOWNLOADS_PER_ADDRESS": "editor.E004",
+    "RATE_LIMIT_EDITS": "editor.E005",
+    "RATE_LIMIT_EDITS_PER_ADDRESS": "editor.E006",
 }
 # Who a limit is counted for: the browser (its owner id) or its network address.
 OWNER, ADDRESS = "owner", "address"
@@ -155,10 +169,10 @@ def rate_limited(bucket: str) -> Callable[[Callable[..., HttpResponse]], Callabl
 def check_rate_settings(**kwargs: Any) -> list[checks.CheckMessage]:
     """System check: a malformed limit stops ``manage.py`` commands and the server early."""
     errors = []
-    limits = [(bucket, OWNER) for bucket in BUCKETS] + [(bucket, ADDRESS) for bucket in PER_ADDRESS]
-    for number, (bucket, per) in enumerate(limits, start=1):
-        try:
-            configured_rate(bucket, per)
-        except ImproperlyConfigured as exc:
-            errors.append(checks.Error(str(exc), id=f"editor.E00{number}"))
+    for per, buckets in SETTINGS.items():
+        for bucket, setting in buckets.items():
+            try:
+                configured_rate(bucket, per)
+            except ImproperlyConfigured as exc:
+                errors.append(checks.Error(str(exc), id=CHECK_IDS[setting]))
     return errors

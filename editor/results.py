@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +17,11 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, default_storage
 from django.db import transaction
+from django.db.models.fields.files import FieldFile
 
 from bgremover.engine import pipeline
 from bgremover.engine.compose import Background
+from bgremover.engine.edits import Edit, apply_edits, parse_edits
 from bgremover.engine.encode import FORMATS
 from bgremover.engine.preprocess import DecodedImage, decode_image
 from bgremover.engine.products import PRODUCT_FILES, Products
@@ -62,7 +65,7 @@ def finish_with_result(reporter: ProgressReporter, result: Result) -> None:
         )
         if not running.exists():
             raise JobGone(str(job.pk))
-        result.size_bytes = sum(stored.size for stored in result.files())  # editor.quotas
+        result.size_bytes = sum(stored.size for stored in result.stored_files())  # editor.quotas
         result.save()
         reporter.succeed(tell_watchers=False)
     publish(job_state(job))
@@ -78,7 +81,7 @@ def discard_unfinished(job: Job, result: Result | None) -> None:
 
 
 def _delete_files(result: Result) -> None:
-    for stored in result.files():
+    for stored in result.stored_files():
         if stored:
             stored.storage.delete(stored.name)
 
@@ -90,22 +93,29 @@ def delete_result(result: Result) -> None:
     _delete_files(result)
 
 
-def _decode_stored(storage: Storage, name: str) -> DecodedImage:
-    with storage.open(name, "rb") as stored:
+def decode_stored(field_file: FieldFile) -> DecodedImage:
+    """A stored image file, decoded (our own files: no size limit beyond the upload's)."""
+    with field_file.storage.open(field_file.name, "rb") as stored:
         return decode_image(stored, max_pixels=None)
 
 
-def load_cutout(result: Result, with_original: bool = False) -> pipeline.Cutout:
-    """The stored full-resolution cut-out, ready to render; its original photo too when
-    ``with_original`` (only a blur background needs it: decoding costs memory per pixel)."""
-    stored = _decode_stored(result.cutout.storage, result.cutout.name)
+def load_cutout(
+    result: Result, with_original: bool = False, edits: Sequence[Edit] = ()
+) -> pipeline.Cutout:
+    """The stored full-resolution cut-out with ``edits`` applied, ready to render; its
+    original photo too when ``with_original`` or when edits need it (decoding costs memory
+    per pixel, so only a blur background or edits load it)."""
+    stored = decode_stored(result.cutout)
     if stored.alpha is None:
         raise ValueError(f"stored cut-out {result.cutout.name} has no alpha channel")
     original = None
-    if with_original:
-        image = result.job.image
-        original = _decode_stored(image.original.storage, image.original.name).rgb
-    return pipeline.Cutout.from_planes(stored.rgb, stored.alpha, original, stored.icc_profile)
+    if with_original or edits:
+        original = decode_stored(result.job.image.original).rgb
+    cutout = pipeline.Cutout.from_planes(stored.rgb, stored.alpha, original, stored.icc_profile)
+    if edits:
+        edited = apply_edits(original, cutout.foreground, cutout.alpha, edits)
+        cutout.foreground, cutout.alpha = edited.foreground, edited.alpha
+    return cutout
 
 
 def background_from_choice(image: Image, choice: dict[str, Any]) -> Background:
@@ -122,7 +132,7 @@ def background_from_choice(image: Image, choice: dict[str, Any]) -> Background:
     if kind == "custom":
         if not image.background:
             raise LookupError("Upload a background picture first.")
-        decoded = _decode_stored(image.background.storage, image.background.name)
+        decoded = decode_stored(image.background)
         return Background(kind="image", image=decoded.rgb)
     if kind == "blur":
         return Background(kind="blur", blur_strength=float(choice["blur"]))
@@ -145,7 +155,8 @@ def render_download(image: Image, result: Result, choice: dict[str, Any]) -> Dow
         output=output,
         format="png" if output == "mask" else choice["format"],
     )
-    cutout = load_cutout(result, with_original=options.background.kind == "blur")
+    edits = parse_edits(image.edits, image.width, image.height)
+    cutout = load_cutout(result, options.background.kind == "blur", edits)
     content = pipeline.render(cutout, options)
     content_type, extension = FORMATS[options.format]
     suffix = "mask" if output == "mask" else "cutout"

@@ -70,7 +70,7 @@ def _referenced() -> set[str]:
     for original, background in Image.objects.values_list("original", "background"):
         names.update(name for name in (original, background) if name)
     for result in Result.objects.all():
-        names.update(stored.name for stored in result.files() if stored)
+        names.update(stored.name for stored in result.stored_files())
     return names
 
 

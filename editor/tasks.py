@@ -21,6 +21,7 @@ from django_tasks import task
 from bgremover.engine.errors import EngineError
 from bgremover.engine.isolation import WorkerDied, WorkOutOfMemory, WorkTimedOut
 from bgremover.engine.products import RENDER_SHARE, make_products
+from editor.edits import refresh_edited
 from editor.engine_process import engine_worker, product_options
 from editor.heavy import heavy_operation
 from editor.models import Job, JobGone
@@ -103,6 +104,9 @@ def _run(job: Job) -> str:
         raise
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
+    # Once the result is in (the job stays done whatever happens here): the owner's
+    # touch-ups carry over to a re-run's result.
+    refresh_edited(job.image, result)
     return job.status
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from editor import views
+from editor import edit_views, views
 
 app_name = "editor"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("images/<uuid:image_id>/delete/", views.delete, name="delete"),
     path("images/<uuid:image_id>/rerun/", views.rerun, name="rerun"),
     path("images/<uuid:image_id>/background/", views.upload_background, name="background"),
+    path("images/<uuid:image_id>/edits/", edit_views.save, name="edits"),
     path("images/<uuid:image_id>/download/", views.download, name="download"),
     path("images/<uuid:image_id>/files/<str:name>", views.image_file, name="image-file"),
     path("jobs/<uuid:job_id>/status/", views.job_status, name="job-status"),

@@ -26,6 +26,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bgremover.engine.errors import EngineError
+from editor.edits import edit_state, refresh_edited
 from editor.forms import (
     BackgroundUploadForm,
     ImageUploadForm,
@@ -164,11 +165,15 @@ def image_page(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
         "result": None,
     }
     if result is not None:
+        refresh_edited(image, result)  # e.g. saved while a re-run was finishing
+        edits = edit_state(image, result)
         config["result"] = {
             "job": str(result.job_id),
             "subject_box": result.subject_box,
             "original": reverse("editor:job-file", args=[result.job_id, "preview-original"]),
-            "cutout": reverse("editor:job-file", args=[result.job_id, "preview-cutout"]),
+            "cutout": edits["cutout"],
+            "edits": edits,
+            "edits_url": reverse("editor:edits", args=[image.id]),
         }
     return render(
         request,
@@ -321,6 +326,8 @@ def image_file(request: HttpRequest, image_id: uuid.UUID, name: str) -> FileResp
 
 # Job files people download (the others are previews the pages show).
 DOWNLOADS = ("cutout", "mask")
+# Previews shown from the edited copies while the image's edits apply to the result.
+EDITED_COPIES = {"preview-cutout": "edited_preview", "thumb-cutout": "edited_thumb"}
 
 
 @require_GET
@@ -328,10 +335,22 @@ def job_file(request: HttpRequest, job_id: uuid.UUID, name: str) -> HttpResponse
     job = owned_job(request, job_id)
     if name not in JOB_FILES or job.status != Job.Status.DONE:
         raise Http404("No such file")
-    field_file = getattr(job.result, JOB_FILES[name])
+    result, image = job.result, job.image
+    if name in EDITED_COPIES and result.shows_edits(image):
+        return _serve(getattr(result, EDITED_COPIES[name]))
     if name not in DOWNLOADS:
-        return _serve(field_file)
+        return _serve(getattr(result, JOB_FILES[name]))
     limited = limit(request, "downloads")
     if limited is not None:
         return limited
-    return _serve(field_file, f"{job.image.stem}-{name}.png")
+    if not image.edits:
+        return _serve(getattr(result, JOB_FILES[name]), f"{image.stem}-{name}.png")
+    # Rendered with the image's edits, at full resolution.
+    choice = RenderForm({"output": name}) if name == "mask" else RenderForm({})
+    choice.is_valid()
+    try:
+        with heavy_operation(settings.HEAVY_WAIT_S):
+            rendered = render_download(image, result, choice.cleaned_data)
+    except ServerBusy:
+        return busy_response()
+    return _attachment(rendered.content, rendered.content_type, f"{image.stem}-{name}.png")
