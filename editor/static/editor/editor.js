@@ -9,6 +9,7 @@ import { setupCompare } from "./compare.js";
 import { setupDownload } from "./download.js";
 import { setupJobFollowing } from "./follow.js";
 import { createPreview, loadImage } from "./preview.js";
+import { setupRefine } from "./refine.js";
 
 const config = JSON.parse(document.getElementById("editor-config").textContent);
 
@@ -64,7 +65,7 @@ async function setupEditing(result) {
   const errors = [document.getElementById("background-error"), document.getElementById("download-error")];
   const clearErrors = () => errors.forEach((error) => (error.textContent = ""));
 
-  setupCompare(compare);
+  const compareControl = setupCompare(compare);
   const preview = await createPreview({
     compare,
     after: document.getElementById("after-canvas"),
@@ -159,6 +160,7 @@ async function setupEditing(result) {
   preview.after.dataset.background = form.elements.background.value;
   readSettings();
   preview.redraw();
+  setupRefine({ preview, compareControl, state: result.edits, url: result.edits_url, onChange: updateHint });
   compare.dataset.ready = "true";
 }
 

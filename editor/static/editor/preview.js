@@ -32,7 +32,7 @@ export function subjectBox(box, marginPercent, width, height) {
   ];
 }
 
-function canvasOf(width, height) {
+export function canvasOf(width, height) {
   const canvas = document.createElement("canvas");
   canvas.width = width;
   canvas.height = height;
