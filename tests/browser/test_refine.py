@@ -205,3 +205,39 @@ def test_a_finger_draws_a_mark_and_two_fingers_pinch_to_zoom(
         expect(page.locator("#refine-tools")).to_have_attribute("data-saves", "1")  # no mark
     finally:
         context.close()
+
+
+BAG = "dis5k_1-Accessories-1-Bag-2339506821_83cf9f1d22_o"  # 1944×2592: previews are smaller
+
+
+def test_edits_on_a_photo_larger_than_its_preview_still_match_the_download(
+    page: Page, eval_dir: Path
+) -> None:
+    upload_with_picker(page, [photo(eval_dir, BAG)])
+    open_editor(page, f"{BAG}.jpg")
+    full = (1944, 2592)
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        box = page.locator("#after-canvas").bounding_box()
+        assert box is not None
+        return box["x"] + x / full[0] * box["width"], box["y"] + y / full[1] * box["height"]
+
+    for tool, points in (
+        ("Remove", [(970, 1300), (1000, 1500)]),
+        ("Keep", [(150, 150)]),
+        ("Erase", [(1500, 2300), (1600, 2300)]),
+    ):
+        choose_tool(page, tool)
+        page.mouse.move(*at(*points[0]))
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*at(*point), steps=4)
+        page.mouse.up()
+        saved(page, ["Remove", "Keep", "Erase"].index(tool) + 1)
+    choose_tool(page, "Compare")
+    downloaded = download(page)
+    assert downloaded.size == full
+    alpha = np.asarray(downloaded.convert("RGBA"))[..., 3]
+    assert alpha[1300, 970] == 0 and alpha[150, 150] == 255
+    mean, p99 = difference(preview_image(page), downloaded)
+    assert mean <= 2.0 and p99 <= 16.0, (mean, p99)
