@@ -241,3 +241,23 @@ def test_edits_on_a_photo_larger_than_its_preview_still_match_the_download(
     assert alpha[1300, 970] == 0 and alpha[150, 150] == 255
     mean, p99 = difference(preview_image(page), downloaded)
     assert mean <= 2.0 and p99 <= 16.0, (mean, p99)
+
+
+def test_tools_size_and_zoom_answer_the_keyboard(editor: Page) -> None:
+    page = editor
+    page.locator("h1").click()  # focus on the page, not a control
+    page.keyboard.press("k")
+    expect(page.get_by_role("radio", name="Keep", exact=True)).to_be_checked()
+    page.keyboard.press("]")
+    expect(page.locator("#brush-size")).to_have_value("18")
+    page.keyboard.press("[")
+    page.keyboard.press("[")
+    expect(page.locator("#brush-size")).to_have_value("14")
+    page.keyboard.press("+")
+    after = page.locator("#after-canvas")
+    assert "scale(" in after.evaluate("canvas => canvas.style.transform")
+    page.keyboard.press("0")
+    assert after.evaluate("canvas => canvas.style.transform") == ""
+    for key, tool in (("r", "Remove"), ("e", "Erase"), ("b", "Restore"), ("Escape", "Compare")):
+        page.keyboard.press(key)
+        expect(page.get_by_role("radio", name=tool, exact=True)).to_be_checked()
