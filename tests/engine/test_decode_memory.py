@@ -6,39 +6,28 @@ Each extra full copy (a whole-image convert(), tobytes(), .copy(), a turned Pill
 file read twice) adds 3 to 4 more; the old decoder peaked at 14 to 18. The web server renders
 downloads from several such decodes at once, so the bounds here leave a margin over the lean
 figures but none for another copy.
-
-The peak is the process's VmHWM (its peak resident set). resource's ru_maxrss would be the same
-in a process started from a shell, but Linux carries the parent's peak into a child across
-fork and exec: under pytest the baseline would already be pytest's own size.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.engine.peak_memory import linux_only, measured
+
 SIZE = (4000, 3000)  # 12 megapixels
 
-pytestmark = pytest.mark.skipif(
-    sys.platform != "linux", reason="reads the peak resident set from /proc"
-)
+pytestmark = linux_only
 
 # Imports and a small decode of the same format come first, so that libraries, codecs and the
 # allocator's first arenas are in the baseline; the file's bytes too, for a bytes source.
 MEASURE = """
-import gc, io, re, sys
+import gc, io, sys
 from PIL import Image
 from bgremover.engine.preprocess import decode_image
-
-def peak_kib():
-    with open("/proc/self/status") as status:
-        return int(re.search(r"VmHWM:\\s*(\\d+) kB", status.read())[1])
 
 path, kind = sys.argv[1:3]
 with Image.open(path) as image:
@@ -81,15 +70,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _peak_bytes_per_pixel(path: Path, kind: str) -> float:
-    result = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(path), kind],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-        check=True,
-    )
-    return float(result.stdout)
+    return measured(MEASURE, str(path), kind, timeout_s=120)
 
 
 @pytest.mark.parametrize(

@@ -4,33 +4,26 @@ A download of an edited image replays its edits on the full-resolution cut-out i
 heavy-operation slot of the web process (editor.results.load_cutout), so the README's memory
 bound counts it: a fixed part (the matting solve at its bounded working size) and a part per
 pixel (the marks' region at full resolution, the new planes). Measured as the process's VmHWM
-(see test_decode_memory) around apply_edits alone, with two smart marks and a brush stroke.
+around apply_edits alone, with two smart marks and a brush stroke.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.engine.peak_memory import linux_only, measured
+
 BAG = "dis5k_1-Accessories-1-Bag-2339506821_83cf9f1d22_o"  # 1944×2592, scaled up here
 
-pytestmark = pytest.mark.skipif(
-    sys.platform != "linux", reason="reads the peak resident set from /proc"
-)
+pytestmark = linux_only
 
 MEASURE = """
-import gc, re, sys
+import gc, sys
 import numpy as np
 from PIL import Image
 from bgremover.engine.edits import Stroke, apply_edits
-
-def peak_kib():
-    with open("/proc/self/status") as status:
-        return int(re.search(r"VmHWM:\\s*(\\d+) kB", status.read())[1])
 
 photo_path, mask_path, width, height = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 photo = np.asarray(Image.open(photo_path).convert("RGB").resize((width, height)))
@@ -52,23 +45,9 @@ print((peak_kib() - before) * 1024)
 
 
 def _added_bytes(eval_dir: Path, width: int, height: int) -> float:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            MEASURE,
-            str(eval_dir / "sod" / "images" / f"{BAG}.jpg"),
-            str(eval_dir / "sod" / "masks" / f"{BAG}.png"),
-            str(width),
-            str(height),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-        check=True,
-    )
-    return float(result.stdout)
+    photo = eval_dir / "sod" / "images" / f"{BAG}.jpg"
+    mask = eval_dir / "sod" / "masks" / f"{BAG}.png"
+    return measured(MEASURE, str(photo), str(mask), str(width), str(height))
 
 
 # README, "Memory": an edited download adds at most about 0.3 GB + 12 bytes a pixel.
