@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F
 from django.urls import reverse
 
 from bgremover.engine.compose import subject_box
@@ -78,14 +77,17 @@ def _edited_copies(
     return copies, _info(edited.alpha, scale, edited.objects)
 
 
-def _store(result: Result, edits: Sequence[Edit], version: int) -> None:
-    """Write ``result``'s edited copies for ``edits`` and record them as showing the image's
-    edits_version ``version``, only while the image is still at that version; raises
-    EditConflict (or JobGone when the image or result was deleted) and keeps nothing."""
+def _store(result: Result, edits: Sequence[Edit], version: int, *, replace: bool) -> int:
+    """Write ``result``'s edited copies for ``edits``, only while its image is at edits
+    ``version``; with ``replace``, ``edits`` also become the image's edits (the version goes
+    up by one). The engine's work comes first, the rows change in one transaction, so a
+    failure, a conflict (EditConflict) or a deleted image or result (JobGone) keeps nothing.
+    Returns the version the copies show."""
     copies, info = _edited_copies(result, edits) if edits else ({}, {})
     names = {field: "" for field in EDITED_FILES}
     storage = result.preview_cutout.storage
     field = result.edited_preview.field
+    shown = version + 1 if replace else version
     try:
         for name, data in copies.items():
             target = field.generate_filename(result, EDITED_FILES[name])
@@ -97,10 +99,14 @@ def _store(result: Result, edits: Sequence[Edit], version: int) -> None:
                 raise JobGone(str(result.job_id))
             if image.edits_version != version:
                 raise EditConflict
+            if replace:
+                Image.objects.filter(pk=image.pk).update(
+                    edits=edits_as_data(edits), edits_version=shown
+                )
             previous = Result.objects.filter(pk=result.pk).values(*EDITED_FILES).get()
             Result.objects.filter(pk=result.pk).update(
                 **names,
-                edits_version=version,
+                edits_version=shown,
                 edited_info=info,
                 size_bytes=products + sum(len(data) for data in copies.values()),
             )
@@ -114,35 +120,30 @@ def _store(result: Result, edits: Sequence[Edit], version: int) -> None:
             storage.delete(old)
     for name, value in names.items():
         getattr(result, name).name = value
-    result.edits_version, result.edited_info = version, info
+    result.edits_version, result.edited_info = shown, info
+    return shown
 
 
 def save_edits(image: Image, result: Result, edits: Sequence[Edit], seen_version: int) -> None:
     """Replace ``image``'s edits with ``edits`` if it is still at ``seen_version`` (else
-    EditConflict), and store ``result``'s edited copies for them."""
-    with transaction.atomic():
-        updated = Image.objects.filter(pk=image.pk, edits_version=seen_version).update(
-            edits=edits_as_data(edits), edits_version=F("edits_version") + 1
-        )
-        if not updated:
-            if not Image.objects.filter(pk=image.pk).exists():
-                raise JobGone(str(image.pk))
-            raise EditConflict
-    image.edits, image.edits_version = edits_as_data(edits), seen_version + 1
-    try:
-        _store(result, edits, image.edits_version)
-    except EditConflict:
-        pass  # a newer save came in meanwhile; it stores its own copies
+    EditConflict; JobGone when it was deleted), with ``result``'s edited copies for them."""
+    current = Image.objects.filter(pk=image.pk).values_list("edits_version", flat=True).first()
+    if current is None:
+        raise JobGone(str(image.pk))
+    if current != seen_version:
+        raise EditConflict  # before the engine's work, which would be thrown away
+    image.edits_version = _store(result, edits, seen_version, replace=True)
+    image.edits = edits_as_data(edits)
 
 
 def refresh_edited(image: Image, result: Result) -> None:
-    """Bring ``result``'s edited copies up to ``image``'s current edits (after a re-run, or
-    a save that lost a race); nothing when they already are."""
+    """Bring ``result``'s edited copies up to ``image``'s current edits (after a re-run);
+    nothing when they already are."""
     if not image.edits or result.shows_edits(image):
         return
     try:
         edits = parse_edits(image.edits, image.width, image.height)
-        _store(result, edits, image.edits_version)
+        _store(result, edits, image.edits_version, replace=False)
     except (EditConflict, JobGone):
         pass  # changed or deleted meanwhile: whoever changed it stores its own copies
 
