@@ -9,6 +9,7 @@ deployments set ``DATABASE_URL`` (or ``DB=postgres``), ``REDIS_URL`` and run
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -36,9 +37,17 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = envbool("DEBUG", "False")
 
+# Management commands that sign nothing and keep nothing (no database, no sessions, no
+# cookies): without SECRET_KEY they get a random key that dies with the process, so the
+# command line works on a bare checkout while the server and every other command still
+# refuse to start without one. The command is argv[1] for manage.py and django-admin.
+SECRETLESS_COMMANDS = frozenset({"removebg"})
+
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 SECRET_KEY = os.getenv("SECRET_KEY", _DEV_SECRET_KEY)
-if SECRET_KEY == _DEV_SECRET_KEY and not DEBUG and not envbool("ALLOW_DEV_SECRET_KEY", "False"):
+if SECRET_KEY == _DEV_SECRET_KEY and sys.argv[1:2] and sys.argv[1] in SECRETLESS_COMMANDS:
+    SECRET_KEY = secrets.token_urlsafe(50)
+elif SECRET_KEY == _DEV_SECRET_KEY and not DEBUG and not envbool("ALLOW_DEV_SECRET_KEY", "False"):
     raise ImproperlyConfigured(
         "SECRET_KEY is not set. Set SECRET_KEY in the environment, or DEBUG=1 (or "
         "ALLOW_DEV_SECRET_KEY=1 on a machine nobody else can reach) to use the development key."
