@@ -1,6 +1,5 @@
 """``manage.py removebg`` end to end, with the real U²-NetP weights on real photos."""
 
-import io
 import os
 import re
 import subprocess
@@ -9,16 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from django.core.management import call_command, execute_from_command_line
+from django.core.management import execute_from_command_line
 from django.core.management.base import CommandError
 from PIL import Image
 
-
-class Terminal(io.StringIO):
-    """A stderr that says it is a terminal, as a real one would."""
-
-    def isatty(self) -> bool:
-        return True
+from tests.engine.removebg_support import removebg
 
 
 @pytest.fixture(scope="module")
@@ -48,17 +42,6 @@ def photos(tmp_path: Path, photo_sources: list[Path]) -> list[Path]:
             image.save(path, quality=92)
             paths.append(path)
     return paths
-
-
-def removebg(*args: object, tty: bool = False) -> tuple[str, str]:
-    """Run the command in-process; return (stdout, stderr). CommandError propagates."""
-    out, err = io.StringIO(), Terminal() if tty else io.StringIO()
-    try:
-        call_command("removebg", *map(str, args), stdout=out, stderr=err)
-    except CommandError as exc:
-        exc.stdout, exc.stderr = out.getvalue(), err.getvalue()
-        raise
-    return out.getvalue(), err.getvalue()
 
 
 def test_cutouts_are_rgba_pngs_named_after_the_inputs(tmp_path, photos, u2netp_weights):
@@ -205,7 +188,10 @@ def test_crop_without_a_margin_before_an_input_takes_the_input_as_a_file(
     assert "2 images done, 0 failed" in stdout
 
 
-def test_terminal_gets_a_single_updating_progress_line(tmp_path, photos, u2netp_weights):
+def test_terminal_gets_a_single_updating_progress_line(
+    tmp_path, photos, u2netp_weights, monkeypatch
+):
+    monkeypatch.setenv("COLUMNS", "200")  # else the line is cut to the 80 columns assumed
     _, stderr = removebg(
         *photos,
         "-o",
@@ -218,8 +204,9 @@ def test_terminal_gets_a_single_updating_progress_line(tmp_path, photos, u2netp_
     )
     assert "\n" not in stderr  # one line, rewritten in place, cleared at the end
     assert "\r" in stderr
-    assert f"[1/2] {photos[0].name}" in stderr and f"[2/2] {photos[1].name}" in stderr
-    assert "segmenting" in stderr and re.search(r"segmenting +\d+%", stderr)
+    assert f"] 0/2  starting 0%  {photos[0].name}" in stderr
+    figures = r"\] 1/2, [\d.]+ images/min, \d+ (s|min) left"
+    assert re.search(rf"{figures}  segmenting \d+%  {photos[1].name}", stderr)
     assert stderr.endswith("\r\033[K")
 
 
@@ -228,7 +215,8 @@ def test_no_progress_line_when_not_a_terminal(tmp_path, photos, u2netp_weights):
         photos[0], "-o", tmp_path / "out", "--matting", "off", "--model-path", u2netp_weights
     )
     assert stderr == "" and "\r" not in stdout
-    assert stdout.splitlines()[0].startswith(f"{photos[0].name} -> ")
+    # the figures lead each file's line: the count, and the rate once known
+    assert re.match(rf"\[1/1, [\d.]+ images/min\] {photos[0].name} -> ", stdout)
 
 
 @pytest.mark.parametrize(
@@ -275,7 +263,7 @@ def test_two_inputs_with_the_same_stem_do_not_overwrite_each_other(
             "--model-path",
             u2netp_weights,
         )
-    assert f"{twin.name}: its result {photos[0].stem}.png was already written for " in (
+    assert f"{twin.name}: its result {photos[0].stem}.png is also the result of " in (
         raised.value.stderr
     )
 

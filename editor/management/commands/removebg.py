@@ -7,39 +7,29 @@ non-zero when any file failed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
 import os
 import time
-from argparse import ArgumentParser, RawDescriptionHelpFormatter
-from collections.abc import Callable
-from dataclasses import dataclass
+from argparse import ArgumentParser, ArgumentTypeError, RawDescriptionHelpFormatter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from django.conf import settings
-from django.core.management.base import (
-    BaseCommand,
-    CommandError,
-    DjangoHelpFormatter,
-    OutputWrapper,
-)
+from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 
 from bgremover.engine.compose import Background, parse_background
 from bgremover.engine.encode import FORMATS
-from bgremover.engine.errors import EngineError, OptionsError, WeightsError
-from bgremover.engine.hints import apply_hints
+from bgremover.engine.errors import EngineError
 from bgremover.engine.matting import MattingProcess, Solver, solve_working_size
-from bgremover.engine.pipeline import (
-    Cutout,
-    RemovalOptions,
-    RenderOptions,
-    remove_background,
-    render,
-)
+from bgremover.engine.pipeline import RemovalOptions, RenderOptions
+from editor.management.batch_progress import BatchProgress
+from editor.management.batch_workers import WorkerPool, default_jobs
 from editor.management.download_progress import ProgressBar
+from editor.management.removebg_files import Job, Outcome, Task, process_file
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
@@ -53,65 +43,15 @@ A folder as INPUT means every image directly inside it (by extension: jpg jpeg p
 bmp tif tiff heic heif). Files that fail are reported by name and the others still get done;
 the exit status is 1 when any file failed.
 
-The command uses no database, but Django settings still need a secret: set SECRET_KEY, or
-DEBUG=1 or ALLOW_DEV_SECRET_KEY=1 on your own machine, e.g.
-    ALLOW_DEV_SECRET_KEY=1 python manage.py removebg photos/ -o cutouts/ --background '#ffffff'
+Large folders: --jobs runs several files at once (default: one worker per core), and
+--skip-existing resumes an interrupted batch. The command uses no database and needs no
+SECRET_KEY, e.g.
+    python manage.py removebg photos/ -o cutouts/ --background '#ffffff' --skip-existing
 """
-
-
-@dataclass(frozen=True)
-class Job:
-    """One entry of the batch: an image file to process, or an input that is already known
-    to be bad (``problem`` says why)."""
-
-    path: Path
-    problem: str | None = None
-    hints: Path | None = None  # a hint map (--hints) for this image
 
 
 class HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
     """Django's option order, and the description's line breaks and example kept."""
-
-
-class ProgressLine:
-    """A single self-overwriting line on a terminal: file n/N, stage, percent done."""
-
-    WIDTH = 20
-
-    def __init__(self, stream: OutputWrapper, total: int) -> None:
-        self.stream = stream
-        self.total = total
-        self.index = 0
-        self.name = ""
-        self.shown = ""
-
-    def start(self, index: int, name: str) -> None:
-        self.index, self.name = index, name
-        self.update("starting", 0.0)
-
-    def update(self, stage: str, fraction: float) -> None:
-        fraction = min(1.0, max(0.0, fraction))
-        filled = round(fraction * self.WIDTH)
-        name = self.name if len(self.name) <= 40 else "…" + self.name[-39:]
-        text = (
-            f"[{self.index}/{self.total}] {name} "
-            f"[{'#' * filled}{'-' * (self.WIDTH - filled)}] {stage:<10} {fraction:4.0%}"
-        )
-        if text != self.shown:
-            # style_func=str: Django would otherwise paint everything on stderr as an error
-            self.stream.write(f"\r\033[K{text}", style_func=str, ending="")
-            self.stream.flush()
-            self.shown = text
-
-    def part(self, start: float, share: float) -> Callable[[str, float], None]:
-        """A progress callback mapping one step's 0..1 onto start..start+share of the file."""
-        return lambda stage, fraction: self.update(stage, start + share * fraction)
-
-    def clear(self) -> None:
-        if self.shown:
-            self.stream.write("\r\033[K", style_func=str, ending="")
-            self.stream.flush()
-            self.shown = ""
 
 
 class Command(BaseCommand):
@@ -183,6 +123,20 @@ class Command(BaseCommand):
             "photo (255 keep, 0 remove, anything else no mark) for a single input, or a "
             "folder holding <input name>.png for each input (inputs without one run as usual)",
         )
+        parser.add_argument(
+            "-j",
+            "--jobs",
+            type=_positive_int,
+            default=None,
+            metavar="N",
+            help=f"files processed at once, each in a worker process of its own "
+            f"(default: {default_jobs()} here, one per core)",
+        )
+        parser.add_argument(
+            "--skip-existing",
+            action="store_true",
+            help="leave out inputs whose result is already in OUTDIR (to resume a batch)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         inputs: list[str] = list(options["inputs"])
@@ -205,22 +159,31 @@ class Command(BaseCommand):
             flip=not options["no_tta"],
         )
         out_dir = _make_out_dir(options["out_dir"])
+        extension = ".png" if output == "mask" else FORMATS[fmt][1]
+        jobs = _attach_hints(_expand_inputs(inputs), options["hints"])
+        tasks, problems, skipped = _plan(jobs, out_dir, extension, options["skip_existing"])
+        if skipped and options["verbosity"]:
+            self.stdout.write(
+                f"Skipping {_count(skipped, 'input')} whose result is already in {out_dir}"
+            )
+        workers = min(options["jobs"] or default_jobs(), len(tasks))
         # Started before torch is imported (by _load_model), so that pymatting's start-up
-        # runs on the other core meanwhile (see MattingProcess).
-        helper = MattingProcess() if removal.matting != "off" else None
+        # runs on the other core meanwhile (see MattingProcess). Workers solve their own.
+        helper = MattingProcess() if removal.matting != "off" and workers == 1 else None
         try:
-            self._load_model(removal, options["verbosity"])
+            if tasks:
+                self._load_model(removal, options["verbosity"])
             rendering = RenderOptions(
                 background=background, crop_margin=crop_margin, output=output, format=fmt
             )
-            extension = ".png" if output == "mask" else FORMATS[fmt][1]
             self._run_batch(
-                _attach_hints(_expand_inputs(inputs), options["hints"]),
-                out_dir,
-                extension,
+                tasks,
+                problems,
+                skipped,
                 removal,
                 rendering,
                 verbosity=options["verbosity"],
+                workers=workers,
                 matting_solver=helper or solve_working_size,
             )
         finally:
@@ -252,83 +215,93 @@ class Command(BaseCommand):
 
     def _run_batch(
         self,
-        jobs: list[Job],
-        out_dir: Path,
-        extension: str,
+        tasks: list[Task],
+        problems: list[tuple[Job, str]],
+        skipped: int,
         removal: RemovalOptions,
         rendering: RenderOptions,
         verbosity: int,
+        workers: int,
         matting_solver: Solver,
     ) -> None:
-        started = time.monotonic()
-        bar = ProgressLine(self.stderr, len(jobs)) if verbosity and self.stderr.isatty() else None
-        # remove_background and render each report 0..1; on the bar they share one file's
-        # 0..100 % (the network's part is by far the longer one).
-        removal_progress = bar.part(0.0, 0.9) if bar else None
-        render_progress = bar.part(0.9, 0.1) if bar else None
-        written: dict[Path, str] = {}
-        failed = 0
-
-        def report(line: str, *, error: bool) -> None:
-            if bar:
-                bar.clear()
-            if error:
-                self.stderr.write(line)
-            elif verbosity:
-                self.stdout.write(line)
-
-        try:
-            for index, job in enumerate(jobs, 1):
-                name = job.path.name or str(job.path)
-                target = out_dir / (job.path.stem + extension)
-                problem = job.problem or _target_problem(job.path, target, written)
-                if problem:
-                    failed += 1
-                    report(f"{name}: {problem}", error=True)
-                    continue
-                if bar:
-                    bar.start(index, name)
-                try:
-                    hints = _read_hint_map(job.hints) if job.hints else None
-                    cutout = remove_background(
-                        str(job.path), removal, removal_progress, matting_solver=matting_solver
-                    )
-                    if hints is not None:
-                        cutout = _follow_hints(cutout, hints, job.hints)
-                    _write_atomically(target, render(cutout, rendering, render_progress))
-                except WeightsError as exc:
-                    # The model is the same for every file (and loaded above): if it still
-                    # fails, trying the rest is pointless.
-                    raise CommandError(str(exc)) from exc
-                except EngineError as exc:
-                    failed += 1
-                    report(f"{name}: {exc}", error=True)
-                    continue
-                except OSError as exc:
-                    failed += 1
-                    report(f"{name}: {exc.strerror or exc}", error=True)
-                    continue
-                except Exception as exc:  # keep the batch going; say what broke
-                    failed += 1
-                    report(f"{name}: unexpected {type(exc).__name__}: {exc}", error=True)
-                    continue
-                written[target] = name
-                notes = f"  ({'; '.join(cutout.notes)})" if cutout.notes else ""
-                report(f"{name} -> {target}{notes}", error=False)
-        finally:
-            if bar:
-                bar.clear()
-
-        done = len(jobs) - failed
-        elapsed = time.monotonic() - started
-        self.stdout.write(
-            f"{done} image{'s' if done != 1 else ''} done, {failed} failed in {elapsed:.1f} s"
+        total = len(tasks) + len(problems)
+        progress = BatchProgress(
+            total, bar=self.stderr if verbosity and self.stderr.isatty() else None
         )
-        if failed:
+
+        def report(job: Job, line: str, outcome: Outcome) -> None:
+            figures = progress.file_done(outcome.ok)
+            progress.clear()
+            if not outcome.ok:
+                self.stderr.write(f"{figures} {_name(job)}: {line}")
+            elif verbosity:
+                self.stdout.write(f"{figures} {_name(job)}{line}")
+            progress.draw()
+
+        for job, problem in problems:
+            report(job, problem, Outcome(ok=False, message=problem))
+        progress.draw()  # at once: workers take seconds to load the network
+        if workers > 1:
+            results = WorkerPool(workers, removal, rendering).run(tasks)
+        else:
+            results = _in_this_process(tasks, removal, rendering, progress, matting_solver)
+        try:
+            with contextlib.closing(results):  # stops the workers however the loop ends
+                for task, outcome in results:
+                    if outcome.fatal:
+                        raise CommandError(outcome.message)
+                    if outcome.ok:
+                        notes = f"  ({outcome.message})" if outcome.message else ""
+                        report(task.job, f" -> {task.target}{notes}", outcome)
+                    else:
+                        report(task.job, outcome.message, outcome)
+        finally:
+            progress.clear()
+
+        done = total - progress.failed
+        elapsed = time.monotonic() - progress.started
+        self.stdout.write(
+            f"{_count(done, 'image')} done, {progress.failed} failed"
+            + (f", {skipped} skipped (result already there)" if skipped else "")
+            + f" in {elapsed:.1f} s"
+            + (f" ({done / elapsed * 60:.1f} images/min)" if done and elapsed > 0 else "")
+        )
+        if progress.failed:
             raise CommandError(
-                f"{failed} of {len(jobs)} input{'s' if len(jobs) != 1 else ''} failed "
-                "(see the messages above)"
+                f"{progress.failed} of {_count(total, 'input')} failed (see the messages above)"
             )
+
+
+def _in_this_process(
+    tasks: Iterable[Task],
+    removal: RemovalOptions,
+    rendering: RenderOptions,
+    progress: BatchProgress,
+    matting_solver: Solver,
+) -> Iterator[tuple[Task, Outcome]]:
+    """One file after the other in this process, each file's stages shown on the bar."""
+    for task in tasks:
+        progress.file_started(_name(task.job))
+        stage = progress.stage if progress.bar else None
+        yield task, process_file(task, removal, rendering, stage, matting_solver)
+
+
+def _name(job: Job) -> str:
+    return job.path.name or str(job.path)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ArgumentTypeError(f"must be a whole number of 1 or more, not {text!r}")
+    return value
 
 
 def _parse_crop(value: str | None) -> tuple[float | None, str | None]:
@@ -426,50 +399,33 @@ def _attach_hints(jobs: list[Job], hints: str | None) -> list[Job]:
     return [dataclasses.replace(jobs[0], hints=path)]
 
 
-def _read_hint_map(path: Path) -> np.ndarray:
-    """The hint map at ``path`` as H×W uint8; OptionsError unless it is an 8-bit grey PNG."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            if image.format != "PNG" or image.mode != "L":
-                raise OptionsError(
-                    f"hint map {path.name} must be an 8-bit grey PNG, not "
-                    f"{image.format} {image.mode}"
+def _plan(
+    jobs: list[Job], out_dir: Path, extension: str, skip_existing: bool
+) -> tuple[list[Task], list[tuple[Job, str]], int]:
+    """(tasks to run, inputs known to be bad with the reason, inputs skipped because their
+    result is already there). Each result file is claimed by the first input that maps to
+    it, before any work, so that workers running at once never write the same file."""
+    tasks: list[Task] = []
+    problems: list[tuple[Job, str]] = []
+    claimed: dict[Path, Job] = {}
+    skipped = 0
+    for job in jobs:
+        target = out_dir / (job.path.stem + extension)
+        if job.problem:
+            problems.append((job, job.problem))
+        elif target in claimed:
+            problems.append(
+                (
+                    job,
+                    f"its result {target.name} is also the result of {_name(claimed[target])} "
+                    "in this batch: rename one of them",
                 )
-            return np.asarray(image).copy()
-    except (UnidentifiedImageError, SyntaxError, ValueError) as exc:
-        raise OptionsError(f"hint map {path.name} is not a readable PNG ({exc})") from exc
-
-
-def _follow_hints(cutout: Cutout, hints: np.ndarray, path: Path) -> Cutout:
-    height, width = cutout.alpha.shape
-    if hints.shape != (height, width):
-        raise OptionsError(
-            f"hint map {path.name} is {hints.shape[1]}×{hints.shape[0]} but the photo is "
-            f"{width}×{height}"
-        )
-    photo = cutout.original if cutout.original is not None else cutout.foreground
-    refined = apply_hints(photo, cutout.foreground, cutout.alpha, hints)
-    return dataclasses.replace(cutout, alpha=refined.alpha, foreground=refined.foreground)
-
-
-def _target_problem(source: Path, target: Path, written: dict[Path, str]) -> str | None:
-    if target in written:
-        return (
-            f"its result {target.name} was already written for {written[target]} in this "
-            "batch: rename one of them"
-        )
-    if target.exists() and target.resolve() == source.resolve():
-        return "the result would overwrite the input: choose another -o folder"
-    return None
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    # A partly written file never sits at the final name, even if the process is killed.
-    partial = target.with_name(f".{target.name}.part")
-    try:
-        partial.write_bytes(data)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+            )
+        elif target.exists() and target.resolve() == job.path.resolve():
+            problems.append((job, "the result would overwrite the input: choose another -o folder"))
+        elif skip_existing and target.exists():
+            skipped += 1
+        else:
+            claimed[target] = job
+            tasks.append(Task(job, target))
+    return tasks, problems, skipped

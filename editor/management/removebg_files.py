@@ -1,0 +1,134 @@
+"""One file of a ``removebg`` batch, from the photo on disk to its result written: the part that
+runs in the command's own process or in a worker process (editor.management.batch_workers).
+
+Imports the engine but not Django, so that a worker process never loads the settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bgremover.engine.errors import EngineError, OptionsError, WeightsError
+from bgremover.engine.hints import apply_hints
+from bgremover.engine.matting import Solver, solve_working_size
+from bgremover.engine.pipeline import (
+    Cutout,
+    Progress,
+    RemovalOptions,
+    RenderOptions,
+    remove_background,
+    render,
+)
+
+# remove_background and render each report 0..1; they share one file's 0..1 this way (the
+# network's part is by far the longer one).
+REMOVAL_SHARE = 0.9
+
+
+@dataclass(frozen=True)
+class Job:
+    """One entry of the batch: an image file to process, or an input that is already known
+    to be bad (``problem`` says why)."""
+
+    path: Path
+    problem: str | None = None
+    hints: Path | None = None  # a hint map (--hints) for this image
+
+
+@dataclass(frozen=True)
+class Task:
+    """A job to run and the file its result goes to."""
+
+    job: Job
+    target: Path
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a task ended. ``message``: the notes on a done file (may be empty) or why it
+    failed. ``fatal``: the failure concerns every file (the model), so the batch stops."""
+
+    ok: bool
+    message: str = ""
+    fatal: bool = False
+
+
+def process_file(
+    task: Task,
+    removal: RemovalOptions,
+    rendering: RenderOptions,
+    progress: Progress | None = None,
+    matting_solver: Solver = solve_working_size,
+) -> Outcome:
+    """Cut out ``task``'s photo and write the result; never raises for a bad file."""
+    job = task.job
+    removal_progress = render_progress = None
+    if progress is not None:
+        removal_progress = _part(progress, 0.0, REMOVAL_SHARE)
+        render_progress = _part(progress, REMOVAL_SHARE, 1.0 - REMOVAL_SHARE)
+    try:
+        hints = read_hint_map(job.hints) if job.hints else None
+        cutout = remove_background(
+            str(job.path), removal, removal_progress, matting_solver=matting_solver
+        )
+        if hints is not None and job.hints is not None:
+            cutout = follow_hints(cutout, hints, job.hints)
+        write_atomically(task.target, render(cutout, rendering, render_progress))
+    except WeightsError as exc:
+        # The model is the same for every file: if it fails, trying the rest is pointless.
+        return Outcome(ok=False, message=str(exc), fatal=True)
+    except EngineError as exc:
+        return Outcome(ok=False, message=str(exc))
+    except OSError as exc:
+        return Outcome(ok=False, message=exc.strerror or str(exc))
+    except Exception as exc:  # keep the batch going; say what broke
+        return Outcome(ok=False, message=f"unexpected {type(exc).__name__}: {exc}")
+    return Outcome(ok=True, message="; ".join(cutout.notes))
+
+
+def _part(progress: Progress, start: float, share: float) -> Progress:
+    """A progress callback mapping one step's 0..1 onto start..start+share of the file."""
+    return lambda stage, fraction: progress(stage, start + share * fraction)
+
+
+def read_hint_map(path: Path) -> np.ndarray:
+    """The hint map at ``path`` as H×W uint8; OptionsError unless it is an 8-bit grey PNG."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if image.format != "PNG" or image.mode != "L":
+                raise OptionsError(
+                    f"hint map {path.name} must be an 8-bit grey PNG, not "
+                    f"{image.format} {image.mode}"
+                )
+            return np.asarray(image).copy()
+    except (UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise OptionsError(f"hint map {path.name} is not a readable PNG ({exc})") from exc
+
+
+def follow_hints(cutout: Cutout, hints: np.ndarray, path: Path) -> Cutout:
+    height, width = cutout.alpha.shape
+    if hints.shape != (height, width):
+        raise OptionsError(
+            f"hint map {path.name} is {hints.shape[1]}×{hints.shape[0]} but the photo is "
+            f"{width}×{height}"
+        )
+    photo = cutout.original if cutout.original is not None else cutout.foreground
+    refined = apply_hints(photo, cutout.foreground, cutout.alpha, hints)
+    return dataclasses.replace(cutout, alpha=refined.alpha, foreground=refined.foreground)
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """A partly written file never sits at the final name, even if the process is killed
+    (which is also what lets --skip-existing trust any result it finds)."""
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
