@@ -211,6 +211,33 @@ def format_clicks(clicks: dict) -> str:
     )
 
 
+def format_batch(batch: dict) -> str:
+    """Images per minute over a folder: removebg with its default --jobs beside rembg p."""
+    rows = [
+        [
+            label,
+            f"{batch[key]['seconds']:.1f}",
+            f"{batch[key]['images_per_min']:.1f}",
+            f"{batch[key]['peak_rss_mib']:.0f}",
+        ]
+        for key, label in (
+            ("ours", f"ours: manage.py removebg (--jobs {batch['jobs']}, matting auto)"),
+            ("rembg", "rembg 2.0.86: rembg p"),
+        )
+        if key in batch
+    ]
+    ratio = (
+        f"\nours / rembg: {batch['ratio']:.2f}× the images per minute" if "ratio" in batch else ""
+    )
+    quick = "  [--quick: a few photos; not judged]" if batch["quick"] else ""
+    return (
+        f"Batch: a folder of {batch['photos']} SOD photos at {batch['megapixels']:g} MP, one "
+        f"process each, {batch['cores']} cores{quick}\n"
+        + _table(["command", "wall s", "images/min", "peak RSS MiB"], rows)
+        + ratio
+    )
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True))]
@@ -362,5 +389,7 @@ def format_report(results: dict) -> str:
         parts.append(format_forward(results["forward"]))
     if results.get("clicks"):
         parts.append(format_clicks(results["clicks"]))
+    if results.get("batch"):
+        parts.append(format_batch(results["batch"]))
     parts.append("Targets\n" + format_targets(targets(results)))
     return "\n\n".join(parts)
