@@ -4,13 +4,15 @@
 a call with fewer marks) and returns the corrected alpha. Each mark is spread to what belongs
 with it by a graph cut (OpenCV's GrabCut, initialised from the automatic mask) inside the
 mark's reach; marked pixels are hard constraints, everything outside the reach keeps its
-automatic label and so anchors the colour models. A change is kept only where it is connected
-to a mark that asks for it (a keep mark can only add subject, a remove mark only take it away),
-so pixels no mark can affect keep the automatic alpha exactly. The new edges are then matted
-(matting.estimate_matte: closed-form solve, guided upsampling, foreground colours), and only
-the changed pixels and a band around them take the new values. The spreading runs on a crop
-around the marks at a bounded working resolution, so a mark costs about the same on any photo
-size. (Measurements and the methods tried: docs/decisions.md, "Smart marks (hints)".)
+automatic label and so anchors the colour models. Marks whose reaches do not meet get a cut
+(and colour models) of their own, so a mark cannot undo a distant mark's spread. A change is
+kept only where it is connected to a mark that asks for it (a keep mark can only add subject,
+a remove mark only take it away), so pixels no mark can affect keep the automatic alpha
+exactly. The new edges are then matted (matting.estimate_matte: closed-form solve, guided
+upsampling, foreground colours), and only the changed pixels and a band around them take the
+new values. The spreading runs on crops around the marks at a bounded working resolution, so
+a mark costs about the same on any photo size. (Measurements and the methods tried:
+docs/decisions.md, "Smart marks (hints)".)
 """
 
 from __future__ import annotations
@@ -99,6 +101,9 @@ def graph_cut(
     mask[keep] = cv2.GC_FGD
     mask[remove] = cv2.GC_BGD
     models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    # GrabCut seeds its colour models by k-means from OpenCV's RNG: a fixed seed makes the
+    # same marks give the same result, whatever ran before.
+    cv2.setRNGSeed(0)
     try:
         cv2.grabCut(
             cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
@@ -122,6 +127,33 @@ def connected_to(changed: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     return touched[labels]
 
 
+def spread(
+    rgb: np.ndarray,
+    alpha: np.ndarray,
+    keep: np.ndarray,
+    remove: np.ndarray,
+    near: np.ndarray,
+    options: HintOptions,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(gained, lost): the subject that the marks add and take away on this crop."""
+    h, w = alpha.shape
+    size = working_size((h, w), options.working_side)
+    small_keep, small_remove = _resize_mask(keep, size), _resize_mask(remove, size)
+    both = small_keep & small_remove  # a keep and a remove mark share a working pixel
+    small_keep &= ~both
+    small_remove &= ~both
+    was = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA) >= 128
+    small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    now = graph_cut(small_rgb, was, small_keep, small_remove, _resize_mask(near, size))
+    gained = connected_to(now & ~was, small_keep)
+    lost = connected_to(was & ~now, small_remove)
+
+    def full(mask: np.ndarray) -> np.ndarray:
+        return cv2.resize(mask.view(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR) > 0
+
+    return full(gained), full(lost)
+
+
 def apply_hints(
     photo: np.ndarray,
     foreground: np.ndarray,
@@ -141,30 +173,26 @@ def apply_hints(
     crop_rgb, crop_alpha = photo[crop], alpha[crop]
     crop_keep, crop_remove = keep[crop], remove[crop]
     h, w = crop_alpha.shape
-
-    # The spread, at working size.
-    size = working_size((h, w), options.working_side)
-    small_keep, small_remove = _resize_mask(crop_keep, size), _resize_mask(crop_remove, size)
-    both = small_keep & small_remove  # a keep and a remove mark share a working pixel
-    small_keep &= ~both
-    small_remove &= ~both
-    was = cv2.resize(crop_alpha, size, interpolation=cv2.INTER_AREA) >= 128
-    now = graph_cut(
-        cv2.resize(crop_rgb, size, interpolation=cv2.INTER_AREA),
-        was,
-        small_keep,
-        small_remove,
-        _resize_mask(near[crop], size),
-    )
-    gained = connected_to(now & ~was, small_keep)
-    lost = connected_to(was & ~now, small_remove)
-
-    # Back at full size: changed regions get hard values, then a matted band at their edges.
-    def full(mask: np.ndarray) -> np.ndarray:
-        return cv2.resize(mask.view(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR) > 0
-
-    gained_full = (full(gained) | crop_keep) & ~crop_remove
-    lost_full = (full(lost) | crop_remove) & ~crop_keep
+    # Marks whose reaches do not meet are spread apart, so one cannot move the other's
+    # colour models.
+    count, groups = cv2.connectedComponents(near[crop].view(np.uint8), connectivity=8)
+    gained_full, lost_full = crop_keep.copy(), crop_remove.copy()
+    for group in range(1, count):
+        mine = groups == group
+        ys, xs = np.nonzero(mine.any(axis=1))[0], np.nonzero(mine.any(axis=0))[0]
+        part = (slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1))
+        gained, lost = spread(
+            crop_rgb[part],
+            crop_alpha[part],
+            crop_keep[part],
+            crop_remove[part],
+            mine[part],
+            options,
+        )
+        gained_full[part] |= gained
+        lost_full[part] |= lost
+    gained_full &= ~crop_remove
+    lost_full &= ~crop_keep
     prob = crop_alpha.astype(np.float32) * (1.0 / 255.0)
     prob[gained_full] = 1.0
     prob[lost_full] = 0.0

@@ -74,6 +74,30 @@ def test_a_remove_mark_on_kept_background_takes_it_away(kept):
     assert (~kept.truth[gone]).mean() > 0.9  # what went was background
 
 
+def test_the_same_marks_give_the_same_result_whatever_ran_before(kept):
+    marks, _ = kept.first_mark()
+    first = _refine(kept, marks).alpha
+    cv2.randu(np.zeros((64, 64), np.float32), 0, 1)  # moves OpenCV's random state
+    assert (_refine(kept, marks).alpha == first).all()
+
+
+def test_a_mark_out_of_reach_does_not_move_another_marks_spread(kept):
+    marks, _ = kept.first_mark()
+    alone = _refine(kept, marks).alpha < 128
+    # A keep mark on the subject, as far from the remove mark as the subject goes.
+    ys, xs = np.nonzero(kept.alpha == 255)
+    row, col = np.nonzero(marks == REMOVE)
+    far = np.argmax(np.hypot(ys - row.mean(), xs - col.mean()))
+    reach = HintOptions().reach * np.hypot(*marks.shape)
+    assert np.hypot(ys[far] - row.mean(), xs[far] - col.mean()) > 2 * reach + 2 * len(row) ** 0.5
+    cv2.circle(marks, (int(xs[far]), int(ys[far])), mark_radius(marks.shape), KEEP, -1)
+    both = _refine(kept, marks).alpha < 128
+    gone_alone, gone_both = alone & (kept.alpha >= 128), both & (kept.alpha >= 128)
+    assert gone_alone.sum() > 100
+    # The same region goes (up to the matted edge, solved on a larger crop).
+    assert (gone_alone & gone_both).sum() / (gone_alone | gone_both).sum() > 0.97
+
+
 def test_marked_pixels_get_the_marked_value_and_the_colours_stay_valid(missed):
     marks, _ = missed.first_mark()
     # A remove mark on the subject too, far from the keep mark.
