@@ -36,13 +36,13 @@ class EditConflict(Exception):
     """The image's edits changed since the editor loaded them (another tab saved)."""
 
 
-def _preview_planes(result: Result) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    photo = decode_stored(result.preview_original).rgb
+def _preview_cutout(result: Result) -> tuple[np.ndarray, np.ndarray]:
+    """The automatic cut-out's colour and alpha planes at preview size."""
     cutout = decode_stored(result.preview_cutout)
     alpha = cutout.alpha
     if alpha is None:  # a fully opaque cut-out may be stored without an alpha channel
         alpha = np.full(cutout.rgb.shape[:2], 255, dtype=np.uint8)
-    return photo, cutout.rgb, alpha
+    return cutout.rgb, alpha
 
 
 def _info(alpha: np.ndarray, scale: float, parts: list[CutoutObject]) -> dict[str, Any]:
@@ -57,16 +57,18 @@ def _info(alpha: np.ndarray, scale: float, parts: list[CutoutObject]) -> dict[st
 def automatic_info(result: Result) -> dict[str, Any]:
     """The editor's facts about ``result``'s automatic cut-out (its parts, from the preview;
     its subject box, from the job)."""
-    _, _, alpha = _preview_planes(result)
+    _, alpha = _preview_cutout(result)
     scale = alpha.shape[1] / result.job.image.width
-    return {**_info(alpha, scale, find_objects(alpha, scale)), "subject_box": result.subject_box}
+    parts = find_objects(alpha, scale)
+    return {"parts": [asdict(part) for part in parts], "subject_box": result.subject_box}
 
 
 def _edited_copies(
     result: Result, edits: Sequence[Edit]
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
     """The edited preview and thumbnail of ``result`` as PNG bytes, and the editor's facts."""
-    photo, colours, alpha = _preview_planes(result)
+    photo = decode_stored(result.preview_original).rgb
+    colours, alpha = _preview_cutout(result)
     scale = alpha.shape[1] / result.job.image.width
     edited = apply_edits(photo, colours, alpha, edits, scale, with_objects=True)
     rgba = np.dstack((edited.foreground, edited.alpha))
