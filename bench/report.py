@@ -66,15 +66,31 @@ def targets(results: dict) -> list[Target]:
     """Every target of the issue that this run measured, plus the ones it did not (None)."""
     sod = ("quality", "sod", "ours_auto")
     matting = ("quality", "matting", "ours_auto")
+    # The quality targets are for the whole development split: a subset's figures are in the
+    # quality tables, but not judged here.
+    subset = bool(_get(results, "meta", "eval_subset"))
+
+    def quality(*path: str) -> float | None:
+        return None if subset else _get(results, *path)
+
     found = [
-        Target("SOD MAE", _get(results, *sod, "MAE"), "<=", 0.042),
-        Target("SOD max F", _get(results, *sod, "maxF"), ">=", 0.915),
-        Target("SOD S-measure", _get(results, *sod, "S"), ">=", 0.905),
-        Target("matting SAD", _get(results, *matting, "SAD"), "<=", 24.0),
-        Target("matting MSE", _get(results, *matting, "MSE"), "<=", 28.0),
+        Target(
+            "SOD MAE",
+            quality(*sod, "MAE"),
+            "<=",
+            0.042,
+            note="a subset of the photos (--quick, --sod-limit or --matting-limit): the "
+            "quality rows are not judged"
+            if subset
+            else "",
+        ),
+        Target("SOD max F", quality(*sod, "maxF"), ">=", 0.915),
+        Target("SOD S-measure", quality(*sod, "S"), ">=", 0.905),
+        Target("matting SAD", quality(*matting, "SAD"), "<=", 24.0),
+        Target("matting MSE", quality(*matting, "MSE"), "<=", 28.0),
         Target(
             "matting Grad (unknown band)",
-            _get(results, *matting, "Grad_unknown"),
+            quality(*matting, "Grad_unknown"),
             "<=",
             0.15,
             note="score.py reports gradient error ×1000; the target's unit is not "

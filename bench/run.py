@@ -298,6 +298,8 @@ def main(argv: list[str] | None = None) -> dict:
             "load_average_at_start": os.getloadavg(),
             "shared": str(shared),
             "quick": args.quick,
+            # Quality on fewer photos than the whole development split is shown, not judged.
+            "eval_subset": args.sod_limit is not None or args.matting_limit is not None,
             "repeats": args.repeats,
             "rembg_matting_repeats": args.rembg_matting_repeats,
             "versions": versions(),

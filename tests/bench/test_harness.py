@@ -127,6 +127,14 @@ def test_targets_compare_inclusively_and_mark_unmeasured_ones():
     assert verdicts["forward 320×320 (PyTorch)"] is None
 
 
+def test_a_subsets_quality_is_shown_but_not_judged():
+    scores = {"MAE": 0.01, "maxF": 0.99, "S": 0.99}
+    results = {"meta": {"eval_subset": True}, "quality": {"sod": {"ours_auto": scores}}}
+    found = {t.name: t for t in report.targets(results)}
+    assert {found[name].passed for name in ("SOD MAE", "SOD max F", "SOD S-measure")} == {None}
+    assert "not judged" in found["SOD MAE"].note
+
+
 def test_cli_targets_compare_our_matting_run_with_both_rembg_runs():
     def row(matting: str, ours: float, theirs: float) -> dict:
         return {
@@ -192,9 +200,11 @@ def test_results_json_has_the_quality_section_and_every_target(shared_dir: Path,
         for scores in results["quality"][kind].values():
             assert set(columns) | {"items", "missing", "seconds"} <= set(scores)
             assert scores["items"] == (2 if kind == "sod" else 1) and scores["missing"] == 0
-    verdicts = {target["name"]: target["passed"] for target in results["targets"]}
-    assert verdicts["SOD MAE"] in (True, False)
-    assert verdicts["forward 320×320 (PyTorch)"] is None  # not measured in this run
+    verdicts = {target["name"]: target for target in results["targets"]}
+    # Two photos are not the development split: measured, shown, but not judged.
+    assert results["meta"]["eval_subset"] is True
+    assert verdicts["SOD MAE"]["passed"] is None and "not judged" in verdicts["SOD MAE"]["note"]
+    assert verdicts["forward 320×320 (PyTorch)"]["passed"] is None  # not measured in this run
 
 
 @pytest.mark.slow
