@@ -1,11 +1,14 @@
-"""Running ``manage.py removebg`` from the tests, in this process."""
+"""Running ``manage.py removebg`` from the tests, in this process, on small photos."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
+from pathlib import Path
 
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from PIL import Image
 
 
 class Terminal(io.StringIO):
@@ -29,3 +32,18 @@ def removebg(*args: object, tty: bool = False) -> tuple[str, str]:
         exc.stdout, exc.stderr = out.getvalue(), err.getvalue()
         raise
     return out.getvalue(), err.getvalue()
+
+
+def small_copies(sources: Iterable[Path], folder: Path, side: int) -> list[Path]:
+    """JPEG copies of ``sources`` at most ``side`` pixels on a side, in a new ``folder``
+    (small enough that the real pipeline runs in a second or two)."""
+    folder.mkdir()
+    paths = []
+    for source in sources:
+        with Image.open(source) as image:
+            image = image.convert("RGB")
+            image.thumbnail((side, side))
+            path = folder / source.name
+            image.save(path, quality=92)
+            paths.append(path)
+    return paths

@@ -21,7 +21,7 @@ from bgremover.engine.pipeline import RemovalOptions, RenderOptions
 from editor.management.batch_progress import BatchProgress, format_duration
 from editor.management.batch_workers import WorkerPool
 from editor.management.removebg_files import Job, Task
-from tests.engine.removebg_support import removebg
+from tests.engine.removebg_support import removebg, small_copies
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,17 +29,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def photos(tmp_path: Path, eval_dir: Path) -> list[Path]:
     """Three SOD photos downscaled to at most 320 px, in their own folder."""
-    folder = tmp_path / "in"
-    folder.mkdir()
-    paths = []
-    for source in sorted((eval_dir / "sod/images").glob("ecssd_*.jpg"))[:3]:
-        with Image.open(source) as image:
-            image = image.convert("RGB")
-            image.thumbnail((320, 320))
-            path = folder / source.name
-            image.save(path, quality=92)
-            paths.append(path)
-    return paths
+    sources = sorted((eval_dir / "sod/images").glob("ecssd_*.jpg"))[:3]
+    return small_copies(sources, tmp_path / "in", 320)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from django.core.management import execute_from_command_line
 from django.core.management.base import CommandError
 from PIL import Image
 
-from tests.engine.removebg_support import removebg
+from tests.engine.removebg_support import removebg, small_copies
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +31,7 @@ def photo_sources(eval_dir: Path) -> list[Path]:
 @pytest.fixture
 def photos(tmp_path: Path, photo_sources: list[Path]) -> list[Path]:
     """The two photos downscaled to at most 400 px, in their own folder."""
-    folder = tmp_path / "in"
-    folder.mkdir()
-    paths = []
-    for source in photo_sources:
-        with Image.open(source) as image:
-            image = image.convert("RGB")
-            image.thumbnail((400, 400))
-            path = folder / source.name
-            image.save(path, quality=92)
-            paths.append(path)
-    return paths
+    return small_copies(photo_sources, tmp_path / "in", 400)
 
 
 def test_cutouts_are_rgba_pngs_named_after_the_inputs(tmp_path, photos, u2netp_weights):
