@@ -1,5 +1,5 @@
 // Editor page: wires the modules together. preview.js draws what the download will be
-// (other modules reach it through previewReady), compare.js is the before/after divider,
+// (made here and handed to the modules that change it), compare.js is the before/after divider,
 // download.js asks the server for the file, follow.js follows a job, and this file turns
 // the form's choices into the preview's settings.
 

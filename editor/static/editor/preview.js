@@ -2,14 +2,13 @@
 // way the server renders the download (bgremover/engine/compose.py, pipeline.render):
 // same background fitting, same blur (blur.js), same crop box, the alpha mask as a mask.
 //
-// Other modules get the one Preview through `previewReady` and may change what it shows:
-//   const preview = await previewReady;
+// editor.js makes the one Preview (createPreview) and hands it to the modules that change
+// what it shows:
 //   preview.setCutout(bitmapOrCanvas);   // a new cut-out (same size as the preview), redrawn
 //   preview.redraw();                    // after changing anything else it reads
 //   preview.addEventListener("render", …) // after every redraw
-// It is also announced as a "preview:ready" event on #compare (event.detail is the Preview).
 
-import { blurredBackground, blurSigma } from "./blur.js";
+import { blurredBackground } from "./blur.js";
 
 export function loadImage(src) {
   return new Promise((resolve, reject) => {
@@ -177,19 +176,10 @@ export class Preview extends EventTarget {
   }
 }
 
-let resolveReady;
-export const previewReady = new Promise((resolve) => {
-  resolveReady = resolve;
-});
-
 // Load the images and make the page's Preview (once).
 export async function createPreview({ compare, after, before, full, result }) {
   const [original, cutout] = await Promise.all([loadImage(result.original), loadImage(result.cutout)]);
   const preview = new Preview({ compare, after, before, full, subjectBox: result.subject_box, original, cutout });
   preview.redraw();
-  resolveReady(preview);
-  compare.dispatchEvent(new CustomEvent("preview:ready", { detail: preview }));
   return preview;
 }
-
-export { blurSigma };
