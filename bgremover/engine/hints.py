@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from bgremover.engine.compose import subject_box
 from bgremover.engine.errors import OptionsError
-from bgremover.engine.matting import estimate_matte
+from bgremover.engine.matting import _disk, estimate_matte
 from bgremover.engine.refine import working_size
 
 KEEP, REMOVE, NO_HINT = 255, 0, 128
@@ -77,6 +78,12 @@ def _resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(mask.view(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
 
 
+def _bounds(mask: np.ndarray) -> tuple[slice, slice]:
+    """The rows and columns of the smallest box holding every set pixel of ``mask``."""
+    left, top, right, bottom = subject_box(mask, 0.0)
+    return slice(top, bottom), slice(left, right)
+
+
 def reach_of(marked: np.ndarray, reach: int) -> tuple[np.ndarray, tuple[slice, slice]]:
     """The pixels within ``reach`` pixels of a mark, and the crop that holds them."""
     h, w = marked.shape
@@ -86,8 +93,7 @@ def reach_of(marked: np.ndarray, reach: int) -> tuple[np.ndarray, tuple[slice, s
     within = distance <= reach * size[0] / w
     near = cv2.resize(within.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
     near |= marked
-    ys, xs = np.nonzero(near.any(axis=1))[0], np.nonzero(near.any(axis=0))[0]
-    return near, (slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1))
+    return near, _bounds(near)
 
 
 def graph_cut(
@@ -179,8 +185,7 @@ def apply_hints(
     gained_full, lost_full = crop_keep.copy(), crop_remove.copy()
     for group in range(1, count):
         mine = groups == group
-        ys, xs = np.nonzero(mine.any(axis=1))[0], np.nonzero(mine.any(axis=0))[0]
-        part = (slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1))
+        part = _bounds(mine)
         gained, lost = spread(
             crop_rgb[part],
             crop_alpha[part],
@@ -197,8 +202,7 @@ def apply_hints(
     prob[gained_full] = 1.0
     prob[lost_full] = 0.0
     band = max(2, round(options.edge_band * max(h, w)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
-    touched = cv2.dilate((gained_full | lost_full).view(np.uint8), kernel).view(bool)
+    touched = cv2.dilate((gained_full | lost_full).view(np.uint8), _disk(band)).view(bool)
     matte = estimate_matte(crop_rgb, prob, side=options.matting_side)
 
     new_alpha, new_foreground = alpha.copy(), foreground.copy()
@@ -210,7 +214,7 @@ def apply_hints(
     changed = (crop_new != crop_alpha) | (new_foreground[crop] != foreground[crop]).any(axis=2)
     if not changed.any():
         return Refined(alpha=alpha, foreground=foreground, box=None)
-    ys, xs = np.nonzero(changed.any(axis=1))[0], np.nonzero(changed.any(axis=0))[0]
-    top, left = crop[0].start, crop[1].start
-    box = (left + int(xs[0]), top + int(ys[0]), left + int(xs[-1]) + 1, top + int(ys[-1]) + 1)
+    left, top, right, bottom = subject_box(changed, 0.0)
+    x0, y0 = crop[1].start, crop[0].start
+    box = (x0 + left, y0 + top, x0 + right, y0 + bottom)
     return Refined(alpha=new_alpha, foreground=new_foreground, box=box)
