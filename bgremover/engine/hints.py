@@ -205,15 +205,19 @@ def apply_hints(
     touched = cv2.dilate((gained_full | lost_full).view(np.uint8), _disk(band)).view(bool)
     matte = estimate_matte(crop_rgb, prob, side=options.matting_side)
 
-    new_alpha, new_foreground = alpha.copy(), foreground.copy()
-    crop_new = new_alpha[crop]
+    crop_new = crop_alpha.copy()
     crop_new[touched] = cv2.convertScaleAbs(matte.alpha, alpha=255.0)[touched]
     crop_new[crop_keep] = 255
     crop_new[crop_remove] = 0
-    new_foreground[crop][touched] = matte.foreground[touched]
-    changed = (crop_new != crop_alpha) | (new_foreground[crop] != foreground[crop]).any(axis=2)
+    crop_colours = foreground[crop].copy()
+    crop_colours[touched] = matte.foreground[touched]
+    changed = (crop_new != crop_alpha) | (crop_colours != foreground[crop]).any(axis=2)
     if not changed.any():
         return Refined(alpha=alpha, foreground=foreground, box=None)
+    # Whole-image copies only once something changed, and only the crop is written.
+    new_alpha, new_foreground = alpha.copy(), foreground.copy()
+    new_alpha[crop] = crop_new
+    new_foreground[crop] = crop_colours
     left, top, right, bottom = subject_box(changed, 0.0)
     x0, y0 = crop[1].start, crop[0].start
     box = (x0 + left, y0 + top, x0 + right, y0 + bottom)
