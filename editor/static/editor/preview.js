@@ -111,8 +111,11 @@ export class Preview extends EventTarget {
 
   blurred(strength) {
     if (this.blurCache?.strength !== strength) {
-      const photo = pixelsOf(this.original, this.width, this.height);
-      const work = blurredBackground(photo, this.getCutoutPixels(), strength, this.full.width, this.full.height);
+      // The photo never changes: its pixels are read once, only the cut-out's are read again.
+      this.photoPixels ??= pixelsOf(this.original, this.width, this.height);
+      const work = blurredBackground(
+        this.photoPixels, this.getCutoutPixels(), strength, this.full.width, this.full.height,
+      );
       const small = canvasOf(work.width, work.height);
       small.getContext("2d").putImageData(work, 0, 0);
       this.blurCache = { strength, canvas: small };
@@ -124,9 +127,11 @@ export class Preview extends EventTarget {
     if (!this.maskCanvas) {
       const pixels = this.getCutoutPixels();
       const mask = new ImageData(this.width, this.height);
-      for (let i = 0; i < pixels.data.length; i += 4) {
-        const alpha = pixels.data[i + 3];
-        mask.data.set([alpha, alpha, alpha, 255], i);
+      const from = pixels.data;
+      const to = mask.data;
+      for (let i = 0; i < from.length; i += 4) {
+        to[i] = to[i + 1] = to[i + 2] = from[i + 3];
+        to[i + 3] = 255;
       }
       this.maskCanvas = canvasOf(this.width, this.height);
       this.maskCanvas.getContext("2d").putImageData(mask, 0, 0);
