@@ -20,6 +20,7 @@ import numpy as np
 
 from bgremover.engine.errors import OptionsError
 from bgremover.engine.hints import KEEP, NO_HINT, REMOVE, HintOptions, Refined, apply_hints
+from bgremover.engine.matting import _disk
 
 Tool = Literal["keep", "remove", "erase", "restore"]
 SMART_TOOLS = ("keep", "remove")
@@ -221,7 +222,7 @@ def _remove_object(alpha: np.ndarray, removal: ObjectRemoval, scale: float) -> B
     left, top = max(0, x0 - rim), max(0, y0 - rim)
     right, bottom = min(width, x0 + w + rim), min(height, y0 + h + rim)
     inside = (labels[top:bottom, left:right] == label).astype(np.uint8)
-    grown = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1,) * 2))
+    grown = cv2.dilate(inside, _disk(rim))
     region = alpha[top:bottom, left:right]
     clear = inside.astype(bool) | (grown.astype(bool) & (region < OBJECT_LEVEL))
     region[clear] = 0
