@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from http import HTTPStatus
@@ -36,7 +37,7 @@ from editor.forms import (
     human_bytes,
 )
 from editor.heavy import ServerBusy, busy_response, heavy_operation
-from editor.models import Image, Job
+from editor.models import Image, Job, Result
 from editor.operations import count_refusal, upload_rejection_reason
 from editor.ownership import current_owner, owned_image, owned_images, owned_job, request_owner
 from editor.presets import PRESETS
@@ -165,7 +166,11 @@ def image_page(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
         "result": None,
     }
     if result is not None:
-        refresh_edited(image, result)  # e.g. saved while a re-run was finishing
+        if image.edits and not result.shows_edits(image):  # saved while a re-run finished
+            # Engine work, so in a slot; when none comes free, the page shows the automatic
+            # preview and the next save brings the edited one.
+            with contextlib.suppress(ServerBusy), heavy_operation(settings.HEAVY_WAIT_S):
+                refresh_edited(image, result)
         edits = edit_state(image, result)
         config["result"] = {
             "job": str(result.job_id),
@@ -281,9 +286,14 @@ def download(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
     limited = limit(request, "downloads")
     if limited is not None:
         return limited
+    return _rendered(image, result, form.cleaned_data)
+
+
+def _rendered(image: Image, result: Result, choice: dict[str, object]) -> HttpResponse:
+    """The full-resolution file ``choice`` asks for, rendered in a heavy-operation slot."""
     try:
         with heavy_operation(settings.HEAVY_WAIT_S):
-            rendered = render_download(image, result, form.cleaned_data)
+            rendered = render_download(image, result, choice)
     except ServerBusy:
         return busy_response()
     except (EngineError, LookupError) as exc:
@@ -345,12 +355,7 @@ def job_file(request: HttpRequest, job_id: uuid.UUID, name: str) -> HttpResponse
         return limited
     if not image.edits:
         return _serve(getattr(result, JOB_FILES[name]), f"{image.stem}-{name}.png")
-    # Rendered with the image's edits, at full resolution.
-    choice = RenderForm({"output": name}) if name == "mask" else RenderForm({})
+    # With edits the stored file is not what the person sees: render it with them.
+    choice = RenderForm({"output": name})
     choice.is_valid()
-    try:
-        with heavy_operation(settings.HEAVY_WAIT_S):
-            rendered = render_download(image, result, choice.cleaned_data)
-    except ServerBusy:
-        return busy_response()
-    return _attachment(rendered.content, rendered.content_type, f"{image.stem}-{name}.png")
+    return _rendered(image, result, choice.cleaned_data)
