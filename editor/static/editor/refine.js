@@ -54,6 +54,9 @@ export function setupRefine({ preview, compareControl, state, url, onChange }) {
   // The cut-out shown: the server's, painted on locally while a brush stroke is drawn.
   let served = preview.cutout;
   const work = canvasOf(preview.width, preview.height);
+  // A Restore segment is painted here first (the stroke's shape filled with the photo);
+  // one canvas for every segment, not a new one per pointermove.
+  const patch = canvasOf(preview.width, preview.height);
 
   const parts = setupParts({
     preview,
@@ -227,14 +230,16 @@ export function setupRefine({ preview, compareControl, state, url, onChange }) {
       tracePath(ctx, points, toWork);
       ctx.stroke();
     } else {
-      const patch = canvasOf(work.width, work.height);
       const patchCtx = patch.getContext("2d");
+      patchCtx.save();
+      patchCtx.clearRect(0, 0, patch.width, patch.height);
       Object.assign(patchCtx, { lineCap: "round", lineJoin: "round", lineWidth: ctx.lineWidth, filter: ctx.filter });
       tracePath(patchCtx, points, toWork);
       patchCtx.stroke();
       patchCtx.filter = "none";
       patchCtx.globalCompositeOperation = "source-in";
       patchCtx.drawImage(preview.original, 0, 0, work.width, work.height);
+      patchCtx.restore();
       ctx.filter = "none";
       ctx.drawImage(patch, 0, 0);
     }
