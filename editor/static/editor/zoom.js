@@ -7,7 +7,7 @@ const STEP = 1.25;
 
 export class Zoom {
   constructor(compare, layers) {
-    Object.assign(this, { compare, layers, zoom: 1, x: 0, y: 0 });
+    Object.assign(this, { compare, layers, zoom: 1, x: 0, y: 0, enabled: false });
     this.touches = new Map();
     this.spaceHeld = false;
     compare.addEventListener("wheel", (event) => this.onWheel(event), { passive: false });
@@ -90,8 +90,8 @@ export class Zoom {
     // pointerup / pointercancel
     this.touches.delete(event.pointerId);
     const had = Boolean(this.gesture);
-    if (this.touches.size < 2 && !this.gesture?.pan) this.gesture = null;
-    if (this.gesture?.pan) this.gesture = null;
+    // A pan ends with its pointer; a pinch once fewer than two fingers are down.
+    if (this.gesture?.pan || this.touches.size < 2) this.gesture = null;
     return had;
   }
 
