@@ -166,10 +166,17 @@ export class Preview extends EventTarget {
     const [left, top, right, bottom] = this.fullBox().map((value) => Math.round(value * this.scale));
     const w = Math.max(1, right - left);
     const h = Math.max(1, bottom - top);
-    for (const [canvas, source] of [[this.after, this.composite], [this.before, this.original]]) {
+    const copy = (canvas, source) => {
       canvas.width = w;
       canvas.height = h;
       canvas.getContext("2d").drawImage(source, left, top, w, h, 0, 0, w, h);
+    };
+    copy(this.after, this.composite);
+    // The photo never changes: the before picture only needs drawing when the crop does.
+    const crop = `${left} ${top} ${w} ${h}`;
+    if (this.beforeCrop !== crop) {
+      copy(this.before, this.original);
+      this.beforeCrop = crop;
     }
     this.compare.style.aspectRatio = `${w} / ${h}`;
     this.compare.parentElement.style.setProperty("--ratio", String(w / h));
