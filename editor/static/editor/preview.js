@@ -81,10 +81,12 @@ export class Preview extends EventTarget {
   }
 
   // Replace the cut-out (an image, bitmap or canvas of the preview's size) and redraw.
-  setCutout(source, { redraw = true } = {}) {
+  // keepBlur: leave the blurred background as it is (it is an average over the whole photo,
+  // too slow to work out again on every frame of a brush stroke; the stroke's end does it).
+  setCutout(source, { redraw = true, keepBlur = false } = {}) {
     this.cutout = source;
     this.cutoutPixels = null;
-    this.blurCache = null;
+    if (!keepBlur) this.blurCache = null;
     this.maskCanvas = null;
     if (redraw) this.redraw();
   }

@@ -250,7 +250,7 @@ export function setupRefine({ preview, compareControl, state, url, onChange }) {
   function redrawSoon() {
     cancelAnimationFrame(frame);
     frame = requestAnimationFrame(() => {
-      if (stroke && !SMART.has(stroke.tool)) preview.setCutout(work);
+      if (stroke && !SMART.has(stroke.tool)) preview.setCutout(work, { keepBlur: true });
       drawOverlay();
     });
   }
@@ -296,7 +296,9 @@ export function setupRefine({ preview, compareControl, state, url, onChange }) {
     // A smart mark stays drawn until the server's answer shows what it did.
     waiting = SMART.has(used) ? stroke : null;
     stroke = null;
-    drawOverlay();
+    // The painted cut-out stays until the server answers: now with its blurred background.
+    if (!waiting) preview.setCutout(work); // redraws, and the overlay with it
+    else drawOverlay();
     commit([...current(), { tool: used, radius, points }]);
   }
 
