@@ -13,7 +13,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, FileChooser, Locator, Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, device_page
 from tests.browser.pages import DOG, FOX, card, photo, wait_done
@@ -96,12 +96,21 @@ def tab_to(page: Page, target: Locator, limit: int = 60) -> None:
 
 
 def test_the_whole_journey_by_keyboard(page: Page, eval_dir: Path) -> None:
+    # Listen before the page loads, as test_app's keyboard test does: Playwright switches
+    # file-chooser interception on without waiting for the browser, so a listener added just
+    # before the key press can miss the chooser.
+    choosers: list[FileChooser] = []
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
     page.goto("/")
     expect(page.locator("#dropzone")).to_have_attribute("data-ready", "true")
     tab_to(page, page.locator("#dropzone"))
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Enter")
-    chooser.value.set_files([photo(eval_dir, FOX)])
+    page.keyboard.press("Enter")
+    for _ in range(100):
+        if choosers:
+            break
+        page.wait_for_timeout(100)
+    assert len(choosers) == 1
+    choosers[0].set_files([photo(eval_dir, FOX)])
     done = wait_done(page, f"{FOX}.jpg")
 
     open_link = done.get_by_role("link", name=f"Open editor for {FOX}.jpg")
