@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import FileChooser, Locator, Page, expect
 
 JOB_TIMEOUT_MS = 180_000
 
@@ -56,3 +56,22 @@ def download(page: Page) -> Image.Image:
     image = Image.open(io.BytesIO(Path(info.value.path()).read_bytes()))
     image.load()
     return image
+
+
+def watch_file_choosers(page: Page) -> list[FileChooser]:
+    """The file choosers the page opens from now on. Call it before the page loads:
+    Playwright switches interception on without waiting for the browser, so a listener added
+    just before the key press that opens one can miss it."""
+    choosers: list[FileChooser] = []
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
+    return choosers
+
+
+def wait_for_chooser(page: Page, choosers: list[FileChooser]) -> FileChooser:
+    """The one file chooser ``watch_file_choosers`` saw, waiting up to 10 s for it."""
+    for _ in range(100):
+        if choosers:
+            break
+        page.wait_for_timeout(100)
+    assert len(choosers) == 1, f"{len(choosers)} file choosers opened"
+    return choosers[0]

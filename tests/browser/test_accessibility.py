@@ -13,10 +13,18 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, FileChooser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, device_page
-from tests.browser.pages import DOG, FOX, card, photo, wait_done
+from tests.browser.pages import (
+    DOG,
+    FOX,
+    card,
+    photo,
+    wait_done,
+    wait_for_chooser,
+    watch_file_choosers,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -96,21 +104,12 @@ def tab_to(page: Page, target: Locator, limit: int = 60) -> None:
 
 
 def test_the_whole_journey_by_keyboard(page: Page, eval_dir: Path) -> None:
-    # Listen before the page loads, as test_app's keyboard test does: Playwright switches
-    # file-chooser interception on without waiting for the browser, so a listener added just
-    # before the key press can miss the chooser.
-    choosers: list[FileChooser] = []
-    page.on("filechooser", lambda chooser: choosers.append(chooser))
+    choosers = watch_file_choosers(page)
     page.goto("/")
     expect(page.locator("#dropzone")).to_have_attribute("data-ready", "true")
     tab_to(page, page.locator("#dropzone"))
     page.keyboard.press("Enter")
-    for _ in range(100):
-        if choosers:
-            break
-        page.wait_for_timeout(100)
-    assert len(choosers) == 1
-    choosers[0].set_files([photo(eval_dir, FOX)])
+    wait_for_chooser(page, choosers).set_files([photo(eval_dir, FOX)])
     done = wait_done(page, f"{FOX}.jpg")
 
     open_link = done.get_by_role("link", name=f"Open editor for {FOX}.jpg")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.sync_api import FileChooser, Page, WebSocketRoute, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.browser.pages import (
     DOG,
@@ -23,6 +23,8 @@ from tests.browser.pages import (
     subject_mask,
     upload_with_picker,
     wait_done,
+    wait_for_chooser,
+    watch_file_choosers,
 )
 
 pytestmark = pytest.mark.browser
@@ -235,10 +237,7 @@ PASTE_FILE = """
 def test_keyboard_opens_the_picker_and_paste_uploads(
     page: Page, eval_dir: Path, console_errors: list[str]
 ) -> None:
-    # Listen before the page loads: Playwright switches file-chooser interception on without
-    # waiting for the browser, so a listener added just before the key press can miss it.
-    choosers: list[FileChooser] = []
-    page.on("filechooser", lambda chooser: choosers.append(chooser))
+    choosers = watch_file_choosers(page)
     open_upload_page(page)
     page.keyboard.press("Tab")  # skip link first
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
@@ -248,11 +247,7 @@ def test_keyboard_opens_the_picker_and_paste_uploads(
             break
     expect(page.locator("#dropzone")).to_be_focused()
     page.keyboard.press("Enter")
-    for _ in range(100):
-        if choosers:
-            break
-        page.wait_for_timeout(100)
-    assert len(choosers) == 1 and choosers[0].is_multiple()
+    assert wait_for_chooser(page, choosers).is_multiple()
 
     data = (eval_dir / "sod" / "images" / f"{DOG}.jpg").read_bytes()
     page.evaluate(PASTE_FILE, ["pasted.jpg", base64.b64encode(data).decode()])
