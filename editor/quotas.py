@@ -37,7 +37,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from editor.forms import human_bytes
 from editor.models import Image, Job, Result
 from editor.operations import count_refusal, quota_reason
-from editor.ownership import current_owner
 from editor.progress import describe_duration
 
 # Seconds a client is asked to wait when the queue is full.
@@ -171,10 +170,9 @@ def check_disk(owner: str | None, needed: int) -> None:
 # ---- What the views call, inside the transaction that stores the new rows
 
 
-def admit_upload(request: HttpRequest, size_bytes: int, pixels: int) -> None:
-    """An upload of ``size_bytes`` with ``pixels`` pixels, and the job that processes it.
-    Call it before storing the file; it creates no owner."""
-    owner = current_owner(request)
+def admit_upload(owner: str | None, size_bytes: int, pixels: int) -> None:
+    """An upload of ``size_bytes`` with ``pixels`` pixels by ``owner`` (None: a browser that
+    owns nothing yet), and the job that processes it. Call it before storing the file."""
     check_queue(owner)
     check_disk(owner, size_bytes + pixels * RESERVED_BYTES_PER_PIXEL)
 

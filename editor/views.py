@@ -9,7 +9,6 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from django.http import (
@@ -47,6 +46,7 @@ from editor.ratelimit import limit, rate_limited
 from editor.request_limits import max_request_bytes, too_large_message
 from editor.results import delete_image, render_download, replace_background
 from editor.tasks import enqueue_job
+from editor.uploads import store_upload
 
 # A request body Django cannot parse as a form (broken multipart, too many parts or fields).
 UNREADABLE_REQUEST = (MultiPartParserError, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
@@ -115,21 +115,11 @@ def upload(request: HttpRequest) -> JsonResponse:
     upload_file, info = form.cleaned_data["file"], form.info
     assert info is not None  # set by a successful clean_file
     with transaction.atomic():
-        admit_upload(request, len(form.payload), info.width * info.height)  # before storing
-        image = Image(
-            owner=request_owner(request),
-            original_name=display_name(upload_file.name),
-            size_bytes=len(form.payload),
-            format=info.format,
-            width=info.width,
-            height=info.height,
-        )
-        image.original.save(form.storage_name("original"), ContentFile(form.payload), save=False)
-        image.save()
-        job = Job.objects.create(image=image)
-        enqueue_job(job)
+        # Admission counts no owner that does not exist yet: a refused upload creates none.
+        admit_upload(current_owner(request), len(form.payload), info.width * info.height)
+        job = store_upload(form, display_name(upload_file.name), request_owner(request))
     return JsonResponse(
-        {"image": str(image.id), "notes": list(info.notes), **job_state(job)},
+        {"image": str(job.image_id), "notes": list(info.notes), **job_state(job)},
         status=HTTPStatus.CREATED,
     )
 
