@@ -85,6 +85,11 @@ class Image(models.Model):
     # saves over a newer list than it saw is told (409) instead of losing someone's work.
     edits = models.JSONField(default=list, blank=True)
     edits_version = models.PositiveIntegerField(default=0)
+    # Download settings chosen on the upload page for a batch (RenderForm's fields as sent,
+    # e.g. {"background": "color", "color": "#ffffff"}; empty: none): the editor opens with
+    # them and the gallery's ZIP uses them (editor.batch). Kept as sent, not as cleaned data,
+    # so they are checked again by the RenderForm of the day when used.
+    render_settings = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     expires_at = models.DateTimeField(default=default_expiry, db_index=True)
 
