@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "channels",
     # Before django_tasks_db: its db_worker command is replaced by editor's (no autoreloader).
     "editor",
+    "api",
     "django_tasks",
     "django_tasks_db",
 ]
@@ -344,6 +345,11 @@ JOB_QUEUE_LIMIT = envint("JOB_QUEUE_LIMIT", "200")
 # finished yet reserve room for their results); past it, uploads answer 507. 0: no budget.
 DISK_BUDGET_BYTES = envint("DISK_BUDGET_BYTES", str(20 * 1024**3))
 DISK_BUDGET_PER_OWNER_BYTES = envint("DISK_BUDGET_PER_OWNER_BYTES", str(2 * 1024**3))
+# The HTTP API (api): each key's images a period unless `apikey create --rate` says otherwise
+# ("off": none), and how long the synchronous call waits for its image's job before answering
+# 503 (the job's own time limit stops it anyway).
+API_RATE_LIMIT = os.getenv("API_RATE_LIMIT", "60/1m")
+API_SYNC_WAIT_S = envint("API_SYNC_WAIT_S", "300")
 # The request header a trusted reverse proxy puts the client's address in (its last entry is
 # used), e.g. X-Forwarded-For; empty: the TCP peer's address. Only set it behind such a proxy:
 # otherwise clients choose their own address.
