@@ -296,6 +296,19 @@ WHITENOISE_USE_FINDERS = DEBUG
 # Upload limits (enforced by editor.forms and the engine's decoder).
 MAX_UPLOAD_BYTES = envint("MAX_UPLOAD_BYTES", str(25 * 1024 * 1024))
 MAX_UPLOAD_PIXELS = envint("MAX_UPLOAD_PIXELS", str(50_000_000))
+# The HTTP API's outbound requests (api.outbound, api.webhooks). API_IMAGE_URLS=1 lets API
+# calls name an image by URL (image_url, bg_image_url), off by default. Fetches and webhooks
+# only reach public addresses, on ports 80 and 443, unless the address is inside one of
+# API_FETCH_ALLOWED_NETWORKS (comma-separated CIDRs, e.g. 10.1.0.0/16; then any port).
+API_IMAGE_URLS = envbool("API_IMAGE_URLS", "False")
+API_FETCH_MAX_REDIRECTS = envint("API_FETCH_MAX_REDIRECTS", "3")
+API_FETCH_TIMEOUT_S = envint("API_FETCH_TIMEOUT_S", "15")
+API_FETCH_MAX_BYTES = envint("API_FETCH_MAX_BYTES", str(MAX_UPLOAD_BYTES))
+API_FETCH_ALLOWED_NETWORKS = envlist("API_FETCH_ALLOWED_NETWORKS", "")
+# A job-completion webhook is tried up to this many times (back-off 10 s, 1 min, 5 min,
+# 30 min, 2 h), each attempt limited to API_WEBHOOK_TIMEOUT_S seconds.
+API_WEBHOOK_MAX_ATTEMPTS = envint("API_WEBHOOK_MAX_ATTEMPTS", "6")
+API_WEBHOOK_TIMEOUT_S = envint("API_WEBHOOK_TIMEOUT_S", "10")
 # How long originals and results are kept, in hours. 0: deleted as soon as the owner downloads
 # the result, or after RETENTION_IDLE_MINUTES without a request from the owner (they left).
 RETENTION_HOURS = envint("RETENTION_HOURS", "24")
