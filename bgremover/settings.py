@@ -338,6 +338,9 @@ JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", "3")
 # a request that finds them all busy waits HEAVY_WAIT_S seconds, then gets 503.
 HEAVY_OPERATIONS = envint("HEAVY_OPERATIONS", str(os.cpu_count() or 2))
 HEAVY_WAIT_S = envint("HEAVY_WAIT_S", "10")
+# Images one ZIP download (the gallery's batch) may hold; each counts as one download
+# against RATE_LIMIT_DOWNLOADS and is rendered in a heavy-operation slot of its own.
+ZIP_MAX_IMAGES = envint("ZIP_MAX_IMAGES", "200")
 # Per-owner rate limits, "COUNT/PERIOD" (PERIOD: s, m, h or d, e.g. 10m) or "off". Counted in
 # Django's cache: the default in-memory cache counts per server process.
 RATE_LIMIT_UPLOADS = os.getenv("RATE_LIMIT_UPLOADS", "60/10m")

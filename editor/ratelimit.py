@@ -92,9 +92,10 @@ def configured_rate(bucket: str, per: str = OWNER) -> Rate | None:
     return parse_rate(getattr(settings, setting), setting)
 
 
-def retry_after(who: str, bucket: str, per: str = OWNER) -> int | None:
-    """Count one request of ``who`` (an owner id, or with ``per=ADDRESS`` a client address)
-    against ``bucket``; None while within the limit, else the seconds until the window ends."""
+def retry_after(who: str, bucket: str, per: str = OWNER, units: int = 1) -> int | None:
+    """Count ``units`` requests of ``who`` (an owner id, or with ``per=ADDRESS`` a client
+    address) against ``bucket`` (a ZIP of 12 images is 12 downloads); None while within the
+    limit, else the seconds until the window ends."""
     rate = configured_rate(bucket, per)
     if rate is None:
         return None
@@ -103,10 +104,10 @@ def retry_after(who: str, bucket: str, per: str = OWNER) -> int | None:
     key = f"ratelimit:{bucket}:{per}:{who}:{window}"
     cache.add(key, 0, timeout=rate.period_s + 1)
     try:
-        count = cache.incr(key)
+        count = cache.incr(key, units)
     except ValueError:  # the window's counter expired between add and incr
-        cache.set(key, 1, timeout=rate.period_s + 1)
-        count = 1
+        cache.set(key, units, timeout=rate.period_s + 1)
+        count = units
     if count <= rate.count:
         return None
     return max(1, math.ceil((window + 1) * rate.period_s - now))
@@ -131,13 +132,13 @@ def too_many_requests(bucket: str, wait_s: int, per: str = OWNER) -> JsonRespons
     return response
 
 
-def limit(request: HttpRequest, bucket: str) -> JsonResponse | None:
+def limit(request: HttpRequest, bucket: str, units: int = 1) -> JsonResponse | None:
     """The 429 answer when the requesting owner or client address is over ``bucket``'s
-    limit, else None. The request is counted against both (its address only when it has no
-    owner yet: this creates no session)."""
+    limit, else None. The request is counted, as ``units`` requests, against both (its address
+    only when it has no owner yet: this creates no session)."""
     owner = current_owner(request)
-    owner_wait = retry_after(owner, bucket, OWNER) if owner is not None else None
-    address_wait = retry_after(request_address(request), bucket, ADDRESS)
+    owner_wait = retry_after(owner, bucket, OWNER, units) if owner is not None else None
+    address_wait = retry_after(request_address(request), bucket, ADDRESS, units)
     if owner_wait is not None:
         return too_many_requests(bucket, owner_wait, OWNER)
     if address_wait is not None:

@@ -11,11 +11,16 @@ from editor.tasks import enqueue_job
 
 
 def store_upload(
-    form: ImageUploadForm, name: str, owner: str, matting: str = Job.Matting.AUTO
+    form: ImageUploadForm,
+    name: str,
+    owner: str,
+    matting: str = Job.Matting.AUTO,
+    render_settings: dict[str, str] | None = None,
 ) -> Job:
     """Store ``form``'s checked file as a new image of ``owner`` and queue its job (sent when
     the surrounding transaction commits). Admit it first (editor.quotas.admit_upload), inside
-    the same transaction."""
+    the same transaction. ``render_settings``: download settings chosen for its batch
+    (Image.render_settings)."""
     info = form.info
     assert info is not None, "call form.is_valid() first"
     image = Image(
@@ -25,6 +30,7 @@ def store_upload(
         format=info.format,
         width=info.width,
         height=info.height,
+        render_settings=render_settings or {},
     )
     image.original.save(form.storage_name("original"), ContentFile(form.payload), save=False)
     image.save()

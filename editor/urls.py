@@ -1,6 +1,6 @@
 from django.urls import path
 
-from editor import edit_views, views
+from editor import batch_views, edit_views, views
 
 app_name = "editor"
 
@@ -9,6 +9,7 @@ urlpatterns = [
     path("upload/", views.upload, name="upload-file"),
     path("gallery/", views.gallery, name="gallery"),
     path("images/delete-all/", views.delete_all, name="delete-all"),
+    path("images/zip/", batch_views.zip_download, name="zip"),
     path("images/<uuid:image_id>/", views.image_page, name="image"),
     path("images/<uuid:image_id>/delete/", views.delete, name="delete"),
     path("images/<uuid:image_id>/rerun/", views.rerun, name="rerun"),

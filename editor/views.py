@@ -26,6 +26,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bgremover.engine.errors import EngineError
+from editor.batch import BatchSettingsForm
 from editor.edits import edit_state, refresh_edited
 from editor.forms import (
     BackgroundUploadForm,
@@ -85,9 +86,9 @@ def _card(image: Image) -> dict[str, object]:
 def upload_page(request: HttpRequest) -> HttpResponse:
     recent = [_card(image) for image in owned_images(request)[:RECENT_ON_UPLOAD_PAGE]]
     has_owner = current_owner(request) is not None  # else upload.js sends one file first
-    return render(
-        request, "editor/upload.html", {"recent": recent, "has_owner": has_owner, **_limits()}
-    )
+    context = {"recent": recent, "has_owner": has_owner, **_limits()}
+    context["batch_form"] = BatchSettingsForm(prefix="settings")
+    return render(request, "editor/upload.html", context)
 
 
 @require_POST
@@ -101,6 +102,10 @@ def upload(request: HttpRequest) -> JsonResponse:
         return _error(too_large_message(), HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     try:
         form = ImageUploadForm(request.POST, request.FILES)
+        # Optional settings for a batch (the upload page's panel), kept with the image.
+        batch = BatchSettingsForm(request.POST, prefix="settings")
+        if batch.was_sent() and not batch.is_valid():
+            return _error(f"Batch settings: {batch.first_error()}", HTTPStatus.BAD_REQUEST)
         with heavy_operation(settings.HEAVY_WAIT_S):
             valid = form.is_valid()
     except UNREADABLE_REQUEST:
@@ -117,7 +122,12 @@ def upload(request: HttpRequest) -> JsonResponse:
     with transaction.atomic():
         # Admission counts no owner that does not exist yet: a refused upload creates none.
         admit_upload(current_owner(request), len(form.payload), info.width * info.height)
-        job = store_upload(form, display_name(upload_file.name), request_owner(request))
+        job = store_upload(
+            form,
+            display_name(upload_file.name),
+            request_owner(request),
+            render_settings=batch.settings_as_sent() if batch.was_sent() else None,
+        )
     return JsonResponse(
         {"image": str(job.image_id), "notes": list(info.notes), **job_state(job)},
         status=HTTPStatus.CREATED,
@@ -127,7 +137,11 @@ def upload(request: HttpRequest) -> JsonResponse:
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
     cards = [_card(image) for image in owned_images(request)]
-    return render(request, "editor/gallery.html", {"cards": cards})
+    return render(
+        request,
+        "editor/gallery.html",
+        {"cards": cards, "batch_form": BatchSettingsForm(), "zip_max": settings.ZIP_MAX_IMAGES},
+    )
 
 
 # Solid colour swatches offered in the editor (any other colour via the colour input).
@@ -154,6 +168,8 @@ def image_page(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
         "height": image.height,
         "state": state,
         "result": None,
+        # Settings chosen on the upload page for this image's batch: the editor starts there.
+        "settings": image.render_settings,
     }
     if result is not None:
         if image.edits and not result.shows_edits(image):  # saved while a re-run finished
