@@ -26,7 +26,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
@@ -34,8 +34,7 @@ from importlib import metadata
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from api.addresses import IPNetwork, address_allowed, in_networks, parse_networks
 
 try:
     VERSION = metadata.version("bgremover")
@@ -46,16 +45,6 @@ USER_AGENT = f"bgremover/{VERSION}"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CHUNK_BYTES = 64 * 1024
 _HOST_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$")
-
-# Blocks that ipaddress (Python 3.11) still calls global, or that are not for unicast.
-_IPV4_NOT_PUBLIC = tuple(
-    ipaddress.IPv4Network(n)
-    for n in ("0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.88.99.0/24", "240.0.0.0/4")
-)
-_IPV6_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
-_IPV6_6TO4 = ipaddress.IPv6Network("2002::/16")
-_IPV6_TEREDO = ipaddress.IPv6Network("2001::/32")
-_IPV6_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 @dataclass(frozen=True)
@@ -110,56 +99,6 @@ class Target:
     port: int
     request_path: str
     addresses: tuple[tuple[int, str], ...] = field(default=())
-
-
-def parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:
-    """``["127.0.0.0/8", "fd00::/8", "10.1.2.3"]`` as networks; ValueError names a bad one."""
-    networks = []
-    for value in values:
-        try:
-            networks.append(ipaddress.ip_network(value.strip(), strict=False))
-        except ValueError as error:
-            raise ValueError(f"not an IP network: {value!r} ({error})") from None
-    return tuple(networks)
-
-
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address in _IPV6_6TO4:
-        return address.sixtofour
-    if address in _IPV6_NAT64:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
-
-
-def is_public(address: IPAddress) -> bool:
-    """Globally routable unicast: not private, loopback, link-local, multicast, reserved,
-    unspecified, shared (100.64/10), nor an IPv6 form wrapping such an IPv4 address."""
-    if isinstance(address, ipaddress.IPv6Address):
-        inner = _embedded_ipv4(address)
-        if inner is not None:
-            return is_public(inner)
-        if address.scope_id or address in _IPV6_TEREDO:
-            return False
-        return (
-            address in _IPV6_GLOBAL_UNICAST
-            and address.is_global
-            and not address.is_reserved
-            and not address.is_multicast
-        )
-    return (
-        address.is_global
-        and not address.is_multicast
-        and not address.is_reserved
-        and not any(address in network for network in _IPV4_NOT_PUBLIC)
-    )
-
-
-def address_allowed(address: IPAddress, allowed_networks: Iterable[IPNetwork] = ()) -> bool:
-    """Public, or inside one of the operator's ``allowed_networks`` (an IPv4-mapped IPv6
-    address counts as its IPv4 address)."""
-    return _in_networks(str(address), allowed_networks) or is_public(address)
 
 
 def _invalid(reason: str) -> FetchRefused:
@@ -273,16 +212,9 @@ def check_url(url: str, policy: FetchPolicy, deadline: float | None = None) -> T
             raise _forbidden(target.host)
     if not port_listed:
         # Any port, but only to hosts wholly inside the operator's allowed networks.
-        if not all(_in_networks(a, policy.allowed_networks) for _f, a in addresses):
+        if not all(in_networks(a, policy.allowed_networks) for _f, a in addresses):
             raise _port_refused(target.port)
     return replace(target, addresses=tuple(addresses))
-
-
-def _in_networks(address: str, networks: Iterable[IPNetwork]) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip.version == n.version and ip in n for n in networks)
 
 
 def _port_refused(port: int) -> FetchRefused:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from api.addresses import is_public, parse_networks
 from api.outbound import (
     USER_AGENT,
     FetchError,
@@ -18,8 +19,6 @@ from api.outbound import (
     FetchPolicy,
     FetchRefused,
     fetch,
-    is_public,
-    parse_networks,
     policy_from_settings,
 )
 from tests.api.local_servers import (

@@ -13,7 +13,8 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from api.outbound import FetchError, FetchPolicy, parse_networks
+from api.addresses import parse_networks
+from api.outbound import FetchError, FetchPolicy
 from api.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
