@@ -351,9 +351,7 @@ def _exchange(
         candidate = _PinnedConnection(target, address, policy, deadline)
         try:
             candidate.connect()
-        except TimeoutError:
-            raise
-        except OSError as failure:
+        except OSError as failure:  # the next address, while time is left (arm() checks)
             error = failure
             continue
         connection = candidate
