@@ -5,18 +5,14 @@ Imports the engine but not Django, so that a worker process never loads the sett
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from bgremover.engine.errors import EngineError, OptionsError, WeightsError
-from bgremover.engine.hints import apply_hints
+from bgremover.engine.errors import EngineError, WeightsError
+from bgremover.engine.hint_maps import follow_hint_map, read_hint_map
 from bgremover.engine.matting import Solver, solve_working_size
 from bgremover.engine.pipeline import (
-    Cutout,
     Progress,
     RemovalOptions,
     RenderOptions,
@@ -71,12 +67,12 @@ def process_file(
         removal_progress = _part(progress, 0.0, REMOVAL_SHARE)
         render_progress = _part(progress, REMOVAL_SHARE, 1.0 - REMOVAL_SHARE)
     try:
-        hints = read_hint_map(job.hints) if job.hints else None
+        hints = read_hint_map(job.hints, job.hints.name) if job.hints else None
         cutout = remove_background(
             str(job.path), removal, removal_progress, matting_solver=matting_solver
         )
         if hints is not None and job.hints is not None:
-            cutout = follow_hints(cutout, hints, job.hints)
+            cutout = follow_hint_map(cutout, hints, job.hints.name)
         write_atomically(task.target, render(cutout, rendering, render_progress))
     except WeightsError as exc:
         # The model is the same for every file: if it fails, trying the rest is pointless.
@@ -93,34 +89,6 @@ def process_file(
 def _part(progress: Progress, start: float, share: float) -> Progress:
     """A progress callback mapping one step's 0..1 onto start..start+share of the file."""
     return lambda stage, fraction: progress(stage, start + share * fraction)
-
-
-def read_hint_map(path: Path) -> np.ndarray:
-    """The hint map at ``path`` as H×W uint8; OptionsError unless it is an 8-bit grey PNG."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            if image.format != "PNG" or image.mode != "L":
-                raise OptionsError(
-                    f"hint map {path.name} must be an 8-bit grey PNG, not "
-                    f"{image.format} {image.mode}"
-                )
-            return np.asarray(image).copy()
-    except (UnidentifiedImageError, SyntaxError, ValueError) as exc:
-        raise OptionsError(f"hint map {path.name} is not a readable PNG ({exc})") from exc
-
-
-def follow_hints(cutout: Cutout, hints: np.ndarray, path: Path) -> Cutout:
-    height, width = cutout.alpha.shape
-    if hints.shape != (height, width):
-        raise OptionsError(
-            f"hint map {path.name} is {hints.shape[1]}×{hints.shape[0]} but the photo is "
-            f"{width}×{height}"
-        )
-    photo = cutout.original if cutout.original is not None else cutout.foreground
-    refined = apply_hints(photo, cutout.foreground, cutout.alpha, hints)
-    return dataclasses.replace(cutout, alpha=refined.alpha, foreground=refined.foreground)
 
 
 def write_atomically(target: Path, data: bytes) -> None:
