@@ -185,3 +185,54 @@ class ApiUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key.name} {self.month:%Y-%m}: {self.credits:g} credits, {self.images} images"
+
+
+class ApiJobQuerySet(models.QuerySet["ApiJob"]):
+    def of_key(self, key: ApiKey) -> ApiJobQuerySet:
+        """``key``'s jobs whose image is still the key's (a job is its image's, and an image
+        its owner's: both checks, so a row pointing elsewhere never leaks)."""
+        return self.filter(key=key, job__image__owner=key.owner).select_related("job__image")
+
+
+class ApiJob(models.Model):
+    """A job submitted through the jobs API (/api/v1/jobs): the key it belongs to, where to
+    tell when it ends, and what its result was charged. Deleted with its job (and so with
+    its image, by the retention purge or a DELETE)."""
+
+    job = models.OneToOneField(
+        "editor.Job", on_delete=models.CASCADE, primary_key=True, related_name="api_job"
+    )
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="jobs")
+    # Called when the job ends (api.job_events); checked by api.webhooks when submitted.
+    webhook_url = models.CharField(max_length=2048, blank=True)
+    # The scheme and host the job was submitted to, for absolute URLs in its webhook.
+    site_url = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Set by the first result download, which charges the key once for this job.
+    charged_at = models.DateTimeField(null=True, blank=True)
+    credits_charged = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+
+    objects = ApiJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["key", "-created_at"], name="api_job_key_newest")]
+        verbose_name = "API job"
+
+    def __str__(self) -> str:
+        return f"API job {self.pk} of {self.key_id}"
+
+    def charge_once(self, credits: Decimal) -> bool:
+        """Charge the key ``credits`` for this job's result unless it was charged already
+        (concurrent downloads included: one conditional UPDATE decides). True when this call
+        charged."""
+        now = timezone.now()
+        with transaction.atomic():
+            won = ApiJob.objects.filter(pk=self.pk, charged_at__isnull=True).update(
+                charged_at=now, credits_charged=credits
+            )
+            if won:
+                self.key.charge(credits)
+        if won:
+            self.charged_at, self.credits_charged = now, credits
+        return bool(won)
