@@ -161,7 +161,7 @@ def test_a_body_over_the_limit_is_refused_up_front_from_its_content_length() -> 
     with serve({"/big": liar}) as server:
         start = time.monotonic()
         error = refused(server.url("/big"), policy(max_bytes=1000), "too_large")
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 1.2
     assert error.status == 413
     assert error.message == "The file at the URL is larger than the 0.001 MB limit."
 
@@ -210,7 +210,7 @@ def test_a_trickling_server_is_cut_off_at_the_total_time_limit(route: object) ->
         # Each byte comes well within the per-read timeout: only the total limit stops it.
         error = refused(server.url("/slow"), policy(timeout_s=0.5, read_timeout_s=1.0), "timeout")
         elapsed = time.monotonic() - start
-    assert 0.45 < elapsed < 1.0
+    assert 0.45 < elapsed < 1.5
     assert error.status == 504
     assert error.message == "The URL took longer than 0.5 s to answer."
 

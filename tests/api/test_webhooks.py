@@ -184,3 +184,20 @@ def test_the_last_attempt_and_a_delivered_one_queue_nothing() -> None:
         )
     assert (last.ok, delivered.ok) == (False, True)
     assert not DBTaskResult.objects.exists()
+
+
+def test_a_receiver_answering_endlessly_is_read_only_up_to_the_bound() -> None:
+    def endless(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        chunk = b"4000\r\n" + b"e" * 0x4000 + b"\r\n"
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:  # far more than the bound if anyone read it all
+            h.wfile.write(chunk)
+
+    with serve({"/hook": endless}) as server:
+        start = time.monotonic()
+        outcome = deliver(server.url("/hook"), PAYLOAD, SECRET, LOOPBACK)
+    assert (outcome.ok, outcome.status) == (True, 200)
+    assert time.monotonic() - start < 1.0
