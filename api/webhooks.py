@@ -158,11 +158,11 @@ def next_attempt_delay(attempt: int) -> timedelta:
 
 
 def secret_for(api_key_id: int | str) -> str | None:
-    """The webhook secret of API key ``api_key_id``; None when the key is gone (revoked) or
-    has no secret, and then nothing is sent."""
-    from api.models import ApiKey  # type: ignore[attr-defined]
+    """The webhook secret of API key ``api_key_id``; None when the key is gone or revoked
+    (or has no secret), and then nothing is sent."""
+    from api.models import ApiKey  # lazily: this module stays importable without the models
 
-    key = ApiKey.objects.filter(pk=api_key_id).first()
+    key = ApiKey.objects.active().filter(pk=api_key_id).first()
     return (key.webhook_secret or None) if key is not None else None
 
 

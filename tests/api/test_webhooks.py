@@ -201,3 +201,42 @@ def test_a_receiver_answering_endlessly_is_read_only_up_to_the_bound() -> None:
         outcome = deliver(server.url("/hook"), PAYLOAD, SECRET, LOOPBACK)
     assert (outcome.ok, outcome.status) == (True, 200)
     assert time.monotonic() - start < 1.0
+
+
+@pytest.fixture
+def loopback_allowed(settings: object) -> None:
+    settings.API_FETCH_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("loopback_allowed")
+def test_the_task_signs_with_the_keys_webhook_secret() -> None:
+    from api.models import ApiKey
+
+    key = ApiKey.create("hooks").key
+    with serve({"/hook": ok}) as server:
+        result = deliver_webhook.call(server.url("/hook"), PAYLOAD, key.pk)
+    assert result == {"ok": True, "status": 200, "error": None, "attempt": 1}
+    (seen,) = server.requests
+    stamp, signature = seen.headers[TIMESTAMP_HEADER], seen.headers[SIGNATURE_HEADER]
+    assert verify(key.webhook_secret, stamp, seen.body, signature)
+    assert not DBTaskResult.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("loopback_allowed")
+def test_the_task_requeues_a_failure_and_a_revoked_key_stops_the_retries() -> None:
+    from api.models import ApiKey
+
+    key = ApiKey.create("hooks").key
+    with serve({"/hook": lambda h: answer(h, b"", status=502)}) as server:
+        result = deliver_webhook.call(server.url("/hook"), PAYLOAD, key.pk)
+        assert result["ok"] is False and result["status"] == 502
+        (queued,) = DBTaskResult.objects.all()
+        assert queued.args_kwargs["args"] == [server.url("/hook"), PAYLOAD, key.pk, 2]
+        assert key.webhook_secret not in json.dumps(queued.args_kwargs)
+        ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+        result = deliver_webhook.call(*queued.args_kwargs["args"])
+        assert result["ok"] is False and result["error"] == "API key gone"
+        assert len(server.requests) == 1
+    assert DBTaskResult.objects.count() == 1
