@@ -366,6 +366,8 @@ DISK_BUDGET_PER_OWNER_BYTES = envint("DISK_BUDGET_PER_OWNER_BYTES", str(2 * 1024
 # 503 (the job's own time limit stops it anyway).
 API_RATE_LIMIT = os.getenv("API_RATE_LIMIT", "60/1m")
 API_SYNC_WAIT_S = envint("API_SYNC_WAIT_S", "300")
+# Images one POST /api/v1/jobs may submit (all of them together within MAX_UPLOAD_BYTES).
+API_JOBS_MAX_FILES = envint("API_JOBS_MAX_FILES", "20")
 # The request header a trusted reverse proxy puts the client's address in (its last entry is
 # used), e.g. X-Forwarded-For; empty: the TCP peer's address. Only set it behind such a proxy:
 # otherwise clients choose their own address.
