@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from editor.signals import announce_finished
+
 # Stage names in the order the engine reports them (see notes/CONTRACT.md), with labels.
 STAGES: dict[str, str] = {
     "queued": "Waiting for a free worker",
@@ -230,10 +232,12 @@ class Job(models.Model):
             finished_at=timezone.now(),
             stage_seconds=stage_seconds,
         )
+        announce_finished(self)
 
     def fail(self, reason: str, token: str | None = None, **fields: object) -> None:
         """End as failed with ``reason`` (shown to the owner as it is)."""
         self.transition("fail", token, error=reason, finished_at=timezone.now(), **fields)
+        announce_finished(self)
 
     def requeue(self) -> None:
         """Back to the queue (a new run; the old one's token no longer writes anything)."""
