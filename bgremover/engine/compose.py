@@ -23,6 +23,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from bgremover.engine.colors import CSS_COLORS, parse_color
 from bgremover.engine.errors import EngineError, OptionsError
 
 # Gaussian sigma at blur strength 100, as a fraction of the photo's longer side; strength
@@ -38,7 +39,8 @@ _MIN_BACKGROUND_SHARE = 0.02
 # Pixels per chunk for row-chunked arithmetic: bounds temporary memory to a few MB.
 _CHUNK_PIXELS = 1 << 20
 
-_HEX_COLOR = re.compile(r"#(?:[0-9a-f]{3}|[0-9a-f]{6})", re.IGNORECASE)
+# Without "#", only these look like a colour rather than a file name.
+_HEX_COLOR = re.compile(r"#?(?:[0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})", re.IGNORECASE)
 _BLUR = re.compile(r"blur(?::(.*))?", re.IGNORECASE)
 
 Box = tuple[int, int, int, int]
@@ -53,6 +55,7 @@ class Background:
     # H×W×3 uint8 RGB of any size; compose() cover-fits it to the photo.
     image: np.ndarray | None = field(default=None, repr=False)
     blur_strength: float = 50.0  # 1..100, for kind="blur"
+    opacity: int = 255  # the colour's alpha, for kind="color": below 255 the result is RGBA
 
     def __post_init__(self) -> None:
         if self.kind not in ("transparent", "color", "image", "blur"):
@@ -67,6 +70,8 @@ class Background:
                 f"background colour must be three integers 0–255, got {self.color!r}"
             )
         object.__setattr__(self, "color", tuple(int(c) for c in color))
+        if not isinstance(self.opacity, (int, np.integer)) or not 0 <= self.opacity <= 255:
+            raise OptionsError(f"background opacity must be 0–255, got {self.opacity!r}")
         strength = self.blur_strength
         if not isinstance(strength, numbers.Real) or not 1 <= strength <= 100:
             raise OptionsError(f"blur strength must be between 1 and 100, got {strength!r}")
@@ -85,9 +90,10 @@ class Background:
 def parse_background(spec: str | os.PathLike[str]) -> Background:
     """Read a background choice as people type it.
 
-    ``"transparent"``, ``"#RRGGBB"`` or ``"#RGB"`` (any case), ``"blur"`` (strength 50) or
-    ``"blur:NN"`` (NN from 1 to 100), or else the path of an image file, decoded now (an
-    image with transparency is flattened onto white).
+    ``"transparent"``, a colour (``"#RRGGBB"``, ``"#RGB"``, ``"#RRGGBBAA"``, ``#`` optional,
+    or a CSS colour name: see colors.parse_color), ``"blur"`` (strength 50) or ``"blur:NN"``
+    (NN from 1 to 100), or else the path of an image file, decoded now (an image with
+    transparency is flattened onto white).
     """
     text = os.fspath(spec).strip() if isinstance(spec, (str, os.PathLike)) else None
     if not text:
@@ -97,18 +103,23 @@ def parse_background(spec: str | os.PathLike[str]) -> Background:
     lowered = text.lower()
     if lowered == "transparent":
         return Background()
-    if text.startswith("#"):
-        if not _HEX_COLOR.fullmatch(text):
-            raise OptionsError(
-                f"background colour {text!r} is not a hex colour like #1e90ff or #fff"
-            )
-        digits = text[1:] if len(text) == 7 else "".join(d * 2 for d in text[1:])
-        rgb = (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16))
-        return Background(kind="color", color=rgb)
+    if text.startswith("#") or lowered in CSS_COLORS or _HEX_COLOR.fullmatch(text):
+        try:
+            return background_from_color(parse_color(text))
+        except OptionsError as exc:
+            raise OptionsError(f"background {exc}") from exc
     blur = _BLUR.fullmatch(text)
     if blur:
         return Background(kind="blur", blur_strength=_parse_blur_strength(blur.group(1)))
     return Background(kind="image", image=_load_background_image(text))
+
+
+def background_from_color(rgba: tuple[int, int, int, int]) -> Background:
+    """A colour background; a fully transparent colour is no background at all."""
+    r, g, b, a = rgba
+    if a == 0:
+        return Background()
+    return Background(kind="color", color=(r, g, b), opacity=a)
 
 
 def _parse_blur_strength(value: str | None) -> float:
@@ -160,6 +171,10 @@ def compose(
         # OpenCV's masked copy does it in 0.03 s at 12 MP, numpy's boolean indexing in 0.25 s.
         _, visible = cv2.threshold(alpha, 0, 255, cv2.THRESH_BINARY)
         return cv2.merge([cv2.bitwise_and(foreground, foreground, mask=visible), alpha])
+    if background.kind == "color" and background.opacity < 255:
+        from bgremover.engine.scene import composite  # scene builds on this module
+
+        return composite(foreground, alpha, background, None, None)
     if background.kind == "color":
         return _blend(foreground, alpha, np.array(background.color, dtype=np.uint8)[None, None])
     if background.kind == "image":

@@ -25,6 +25,7 @@ import io
 import os
 import struct
 import threading
+import zipfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -37,6 +38,9 @@ FORMATS: dict[str, tuple[str, str]] = {
     "png": ("image/png", ".png"),
     "webp": ("image/webp", ".webp"),
     "jpeg": ("image/jpeg", ".jpg"),
+    # remove.bg's zip: color.jpg (the colour, RGB) and alpha.png (the alpha, greyscale), for
+    # tools that put the two together themselves; JPEG keeps the colour small.
+    "zip": ("application/zip", ".zip"),
 }
 _ALIASES = {"jpg": "jpeg"}
 _MAX_SIDE = {"webp": 16_383, "jpeg": 65_535}  # what the formats themselves can store
@@ -44,7 +48,8 @@ _JPEG_QUALITY = 92
 
 
 def encode_image(pixels: np.ndarray, fmt: str, *, icc_profile: bytes | None = None) -> bytes:
-    """Encode H×W×3 (RGB) or H×W×4 (RGBA) uint8 pixels as ``fmt`` ("png", "webp" or "jpeg")."""
+    """Encode H×W×3 (RGB) or H×W×4 (RGBA) uint8 pixels as ``fmt`` ("png", "webp", "jpeg" or
+    "zip": see _zip)."""
     key = _format_key(fmt)
     _check_shape(pixels, channels=(3, 4))
     has_alpha = pixels.shape[2] == 4
@@ -60,6 +65,8 @@ def encode_image(pixels: np.ndarray, fmt: str, *, icc_profile: bytes | None = No
         )
     if key == "png":
         return _png(pixels, icc_profile)
+    if key == "zip":
+        return _zip(pixels, icc_profile)
     image = Image.fromarray(pixels, "RGBA" if has_alpha else "RGB")
     params: dict[str, object] = {"icc_profile": icc_profile} if icc_profile else {}
     if key == "webp" and has_alpha:
@@ -70,6 +77,21 @@ def encode_image(pixels: np.ndarray, fmt: str, *, icc_profile: bytes | None = No
         params.update(quality=_JPEG_QUALITY)
     buffer = io.BytesIO()
     image.save(buffer, "WEBP" if key == "webp" else "JPEG", **params)
+    return buffer.getvalue()
+
+
+def _zip(pixels: np.ndarray, icc_profile: bytes | None) -> bytes:
+    """color.jpg and alpha.png in a ZIP (stored, not deflated: both are compressed already)."""
+    height, width = pixels.shape[:2]
+    colour = np.ascontiguousarray(pixels[:, :, :3])
+    if pixels.shape[2] == 4:
+        alpha = np.ascontiguousarray(pixels[:, :, 3])
+    else:
+        alpha = np.full((height, width), 255, np.uint8)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("color.jpg", encode_image(colour, "jpeg", icc_profile=icc_profile))
+        archive.writestr("alpha.png", _png(alpha, None))
     return buffer.getvalue()
 
 

@@ -16,12 +16,15 @@ from typing import BinaryIO, Literal
 import cv2
 import numpy as np
 
-from bgremover.engine.compose import Background, compose, crop, subject_box
+from bgremover.engine.compose import Background
 from bgremover.engine.encode import encode_image, encode_mask
 from bgremover.engine.errors import OptionsError
+from bgremover.engine.layout import Canvas, Margin, Roi, alpha_box, apply_roi, harden, plan_layout
 from bgremover.engine.matting import Solver, estimate_matte, solve_working_size, worth_matting
 from bgremover.engine.preprocess import decode_image
 from bgremover.engine.refine import clean_mask, otsu_midpoint, sharpen, upsample_guided
+from bgremover.engine.scene import render_scene
+from bgremover.engine.shadow import Shadow
 
 Progress = Callable[[str, float], None]
 STAGES = ("decoding", "segmenting", "refining", "matting", "composing", "encoding")
@@ -53,16 +56,45 @@ class RemovalOptions:
 
 @dataclass(frozen=True)
 class RenderOptions:
+    """How to render a cut-out; bgremover.engine.render_options reads every field from the
+    strings people and the remove.bg API write, and layout.py tells what each one means."""
+
     background: Background = field(default_factory=Background)
-    crop_margin: float | None = None  # None: no crop; else a fraction (0.05 = 5 %)
-    output: Literal["cutout", "mask"] = "cutout"
-    format: Literal["png", "webp", "jpeg"] = "png"
+    # None: no crop; a float: a fraction of the subject box's longer side (0.05 = 5 %),
+    # clipped to the photo; a Margin: remove.bg's crop_margin (px or %, per side, padded).
+    crop_margin: float | Margin | None = None
+    output: Literal["cutout", "mask"] = "cutout"  # remove.bg's channels: rgba / alpha
+    format: Literal["png", "webp", "jpeg", "zip"] = "png"
+    canvas: Canvas = field(default_factory=Canvas)
+    scale: float | None = None  # None: original; else 0.1..1
+    position: tuple[float, float] | None = None  # None: original; else (x, y) in 0..1
+    roi: Roi | None = None  # None: the whole photo
+    shadow: Shadow | None = None
+    semitransparency: bool = True  # False: harden the alpha (a thin soft edge stays)
+    max_pixels: int | None = None  # downscale the output to at most this many pixels
 
     def __post_init__(self) -> None:
         if self.output not in ("cutout", "mask"):
             raise OptionsError(f"Output must be cutout or mask, not {self.output!r}.")
-        if self.crop_margin is not None and not 0 <= self.crop_margin <= 1:
+        if (
+            self.crop_margin is not None
+            and not isinstance(self.crop_margin, Margin)
+            and not 0 <= self.crop_margin <= 1
+        ):
             raise OptionsError("The crop margin must be between 0 and 100 %.")
+        if self.max_pixels is not None and self.max_pixels < 1:
+            raise OptionsError(f"The pixel limit must be at least 1, not {self.max_pixels!r}.")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An encoded render and what the remove.bg API reports about it: the output's size and
+    the foreground's box in it as (top, left, width, height); (0, 0, 0, 0) with no subject."""
+
+    content: bytes
+    width: int
+    height: int
+    foreground_box: tuple[int, int, int, int]
 
 
 @dataclass
@@ -154,24 +186,53 @@ def remove_background(
 def render(
     cutout: Cutout, options: RenderOptions = RenderOptions(), progress: Progress | None = None
 ) -> bytes:
-    """Encode ``cutout`` with the background, crop, output kind and format of ``options``."""
+    """Encode ``cutout`` as ``options`` ask (background, crop, canvas, shadow, format…)."""
+    return render_with_info(cutout, options, progress).content
+
+
+def render_with_info(
+    cutout: Cutout, options: RenderOptions = RenderOptions(), progress: Progress | None = None
+) -> Rendered:
+    """``render``, with the output's size and the foreground's box in it."""
     report = progress or _quiet
     report("composing", 0.0)
-    box = (
-        subject_box(cutout.alpha, options.crop_margin) if options.crop_margin is not None else None
+    height, width = cutout.alpha.shape
+    alpha = apply_roi(cutout.alpha, options.roi)
+    subject = alpha_box(alpha)
+    if not options.semitransparency:
+        alpha = harden(alpha, subject)
+    plan = plan_layout(
+        width,
+        height,
+        subject,
+        crop_margin=options.crop_margin,
+        canvas=options.canvas,
+        scale=options.scale,
+        position=options.position,
+        max_pixels=options.max_pixels,
     )
-    if options.output == "mask":
-        alpha = crop(cutout.alpha, box) if box else cutout.alpha
-        report("encoding", 0.5)
-        data = encode_mask(alpha)
+    mask_only = options.output == "mask"
+    scene = render_scene(
+        cutout.foreground,
+        alpha,
+        cutout.original,
+        options.background,
+        plan,
+        options.shadow,
+        subject=subject,
+        mask_only=mask_only,
+    )
+    report("encoding", 0.5)
+    if scene.pixels is None:
+        data = encode_mask(scene.subject_alpha)
     else:
-        pixels = compose(cutout.foreground, cutout.alpha, options.background, cutout.original)
-        if box:
-            pixels = crop(pixels, box)
-        report("encoding", 0.5)
-        data = encode_image(pixels, options.format, icc_profile=cutout.icc_profile)
+        data = encode_image(scene.pixels, options.format, icc_profile=cutout.icc_profile)
+    placed = alpha_box(scene.subject_alpha)
+    box = (0, 0, 0, 0)
+    if placed is not None:
+        box = (placed[1], placed[0], placed[2] - placed[0], placed[3] - placed[1])
     report("encoding", 1.0)
-    return data
+    return Rendered(data, plan.width, plan.height, box)
 
 
 def warm_up(options: RemovalOptions = RemovalOptions()) -> None:

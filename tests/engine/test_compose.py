@@ -198,7 +198,7 @@ def test_parse_background_accepts(spec, expected):
         ("blur:", "1 to 100"),
         ("blur:abc", "1 to 100"),
         ("blur:nan", "1 to 100"),
-        ("red", "existing image file"),
+        ("reddish", "existing image file"),
         ("/no/such/picture.jpg", "existing image file"),
     ],
 )

@@ -62,6 +62,7 @@ def test_formats_mapping_matches_the_contract():
         "png": ("image/png", ".png"),
         "webp": ("image/webp", ".webp"),
         "jpeg": ("image/jpeg", ".jpg"),
+        "zip": ("application/zip", ".zip"),
     }
 
 
@@ -212,7 +213,7 @@ def test_format_names_are_forgiving(alias, pillow_format):
 def test_unknown_format_lists_the_allowed_ones(fmt):
     with pytest.raises(OptionsError) as caught:
         encode_image(photo(), fmt)
-    assert str(caught.value) == f"Unknown output format {fmt!r}: choose one of png, webp, jpeg"
+    assert str(caught.value) == f"Unknown output format {fmt!r}: choose one of png, webp, jpeg, zip"
 
 
 @pytest.mark.parametrize(
