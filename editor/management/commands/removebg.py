@@ -30,6 +30,7 @@ from editor.management.batch_progress import BatchProgress
 from editor.management.batch_workers import WorkerPool, default_jobs
 from editor.management.download_progress import ProgressBar
 from editor.management.removebg_files import Job, Outcome, Task, process_file
+from editor.management.removebg_layout import add_layout_arguments, layout_options
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
@@ -105,7 +106,8 @@ class Command(BaseCommand):
             "--background",
             metavar="BG",
             default=None,
-            help="transparent (default), #RRGGBB, blur, blur:NN (1-100) or an image file",
+            help="transparent (default), a colour (#RRGGBB, #RGB, #RRGGBBAA with alpha, '#' "
+            "optional, or a CSS name such as white), blur, blur:NN (1-100) or an image file",
         )
         parser.add_argument(
             "--crop",
@@ -116,6 +118,7 @@ class Command(BaseCommand):
             help=f"crop to the subject plus a margin in percent of its size "
             f"(--crop alone: {DEFAULT_CROP_PERCENT} %%; --crop 10 or --crop 10%%)",
         )
+        add_layout_arguments(parser)
         parser.add_argument(
             "--hints",
             metavar="PATH",
@@ -146,11 +149,15 @@ class Command(BaseCommand):
         output = options["output"]
         fmt = _check_format(output, options["format"], options["background"])
         background = _parse_background_option(options["background"])
-        if output == "cutout" and fmt == "jpeg" and background.kind == "transparent":
+        see_through = background.kind == "transparent" or (
+            background.kind == "color" and background.opacity < 255
+        )
+        if output == "cutout" and fmt == "jpeg" and see_through:
             raise CommandError(
                 "JPEG cannot store transparency: add --background (e.g. --background '#ffffff' "
                 "or --background blur), or choose --format png or webp"
             )
+        layout = layout_options(options, output)
         removal = RemovalOptions(
             model=options["model"] or settings.DEFAULT_MODEL,
             model_path=options["model_path"],
@@ -174,7 +181,11 @@ class Command(BaseCommand):
             if tasks:
                 self._load_model(removal, options["verbosity"])
             rendering = RenderOptions(
-                background=background, crop_margin=crop_margin, output=output, format=fmt
+                background=background,
+                crop_margin=crop_margin,
+                output=output,
+                format=fmt,
+                **layout,
             )
             self._run_batch(
                 tasks,
