@@ -10,6 +10,7 @@ import { setupDownload } from "./download.js";
 import { setupJobFollowing } from "./follow.js";
 import { createPreview, loadImage } from "./preview.js";
 import { setupRefine } from "./refine.js";
+import { applySavedSettings } from "./saved_settings.js";
 
 const config = JSON.parse(document.getElementById("editor-config").textContent);
 
@@ -157,6 +158,8 @@ async function setupEditing(result) {
     applyChoice("custom");
   });
   setupDownload(form, { onSuccess: clearErrors });
+  const saved = applySavedSettings(form, config.settings);
+  if (saved) await applyChoice(saved);
   preview.after.dataset.background = form.elements.background.value;
   readSettings();
   preview.redraw();

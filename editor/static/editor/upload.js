@@ -5,6 +5,7 @@ import { announce } from "../js/announce.js";
 import { errorMessage, send } from "../js/http.js";
 import { resetCard, showError, updateCard } from "../js/jobcard.js";
 import { watchJob } from "../js/jobs.js";
+import { settingsEntries, setupSettings } from "./batch_settings.js";
 
 const dropzone = document.getElementById("dropzone");
 const input = document.getElementById("file-input");
@@ -15,6 +16,10 @@ const uploadUrl = list.dataset.uploadUrl;
 const maxBytes = Number(list.dataset.maxBytes);
 
 const overlay = document.getElementById("drop-overlay");
+// Optional download settings sent with each file while "Keep these settings" is ticked.
+const settingsFields = document.getElementById("upload-settings-fields");
+const rememberSettings = document.getElementById("upload-remember");
+setupSettings(settingsFields);
 const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 
 function newCard(file) {
@@ -57,6 +62,7 @@ async function uploadFile(file, card = newCard(file)) {
   }
   const body = new FormData();
   body.append("file", file, file.name || "pasted-image.png");
+  if (rememberSettings.checked) settingsEntries(settingsFields).forEach(([name, value]) => body.append(name, value));
   let response;
   try {
     response = await send(uploadUrl, { body });
