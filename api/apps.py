@@ -7,3 +7,10 @@ class ApiConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "api"
+
+    def ready(self) -> None:
+        # The editor announces finished jobs without knowing about the API (editor.signals).
+        from api.job_events import on_job_finished
+        from editor.signals import job_finished
+
+        job_finished.connect(on_job_finished, dispatch_uid="api-job-webhooks")

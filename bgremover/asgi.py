@@ -10,7 +10,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
+from api.routing import websocket_urlpatterns as api_websocket_urlpatterns  # noqa: E402
 from editor import request_limits  # noqa: E402
 from editor.routing import websocket_urlpatterns  # noqa: E402
 from editor.websocket_security import SameOriginWebsocketValidator  # noqa: E402
@@ -23,9 +25,18 @@ application = EmbeddedWorkers(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            # Origin must be exactly this site (scheme, host and port), Host allowed.
-            "websocket": SameOriginWebsocketValidator(
-                SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
+            "websocket": URLRouter(
+                [
+                    # API sockets: authenticated by key, no cookie, so no Origin to check.
+                    *api_websocket_urlpatterns,
+                    # Browser sockets: Origin exactly this site (scheme, host, port), Host allowed.
+                    re_path(
+                        r"",
+                        SameOriginWebsocketValidator(
+                            SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
+                        ),
+                    ),
+                ]
             ),
         }
     )
