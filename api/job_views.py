@@ -29,6 +29,7 @@ from api.job_submission import submit
 from api.limits import rate_state
 from api.models import ApiJob, ApiKey
 from editor.results import delete_image
+from editor.retention import keep_alive
 
 NOT_FOUND = (
     "No such job: it does not exist, was deleted or has expired, or another key submitted it."
@@ -51,7 +52,10 @@ def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[
                         "method_not_allowed",
                         headers={"Allow": ", ".join(methods)},
                     )
-                return view(request, authenticate(request), *args, **kwargs)
+                key = authenticate(request)
+                # With RETENTION_HOURS = 0 a key's images stay while it keeps calling.
+                keep_alive(key.owner)
+                return view(request, key, *args, **kwargs)
             except ApiError as refused:
                 return refused.response()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 from PIL import Image as PILImage
 
 from api.models import ApiJob, ApiKey, NewKey
@@ -434,3 +436,15 @@ def test_an_unreadable_body_is_refused(client: Client, key: str) -> None:
     refused(listed, 400, "invalid_parameters")
     odd = client.post(JOBS, b"hello", content_type="text/plain", **auth(key))
     refused(odd, 415, "invalid_content_type")
+
+
+def test_calls_keep_the_keys_images_when_they_are_kept_only_while_in_use(
+    client: Client, new_key: NewKey, settings: Any
+) -> None:
+    settings.RETENTION_HOURS = 0
+    job = make_api_job(new_key.key)
+    soon = timezone.now() + timedelta(seconds=30)
+    Image.objects.filter(pk=job.job.image_id).update(expires_at=soon)
+    assert client.get(f"{JOBS}/{job.pk}", **auth(new_key.text)).status_code == 200
+    moved = Image.objects.get(pk=job.job.image_id).expires_at
+    assert moved > soon + timedelta(minutes=settings.RETENTION_IDLE_MINUTES - 1)
