@@ -5,7 +5,7 @@ list), on the key's websocket and in the webhook's payload.
      "stage_label": "Finding the subject", "percent": 40, "finished": false, "error": null,
      "name": "shoe.jpg", "width": 1200, "height": 800, "matting": "auto",
      "created_at": "…Z", "finished_at": null, "expires_at": "…Z",
-     "credits_charged": null, "webhook_url": null,
+     "credits_charged": null, "webhook_url": null, "options": {"bg_color": "white"},
      "urls": {"self": "https://host/api/v1/jobs/<id>",
               "result": "https://host/api/v1/jobs/<id>/result" (null until done),
               "socket": "wss://host/ws/api/jobs/<id>/"}}
@@ -68,6 +68,7 @@ def job_data(api_job: ApiJob, base: str, job: Job | None = None) -> dict[str, An
             else None
         ),
         "webhook_url": api_job.webhook_url or None,
+        "options": dict(api_job.render_fields),
         "urls": job_urls(job.id, base, job.status == Job.Status.DONE),
     }
 

@@ -14,6 +14,7 @@ from django.http import HttpRequest
 
 from api.errors import ApiError, bad_request
 from api.images import decode_b64, fetch_url
+from api.options import FIELDS, SHADOW_FIELDS, RemoveBgForm
 from api.outbound import FetchError
 from api.request_data import RequestData
 from api.webhooks import check_webhook_url, webhook_policy_from_settings
@@ -76,6 +77,21 @@ class JobSubmitForm(forms.Form):
             raise self.refusal
         code = "invalid_webhook_url" if "webhook_url" in self.errors else "invalid_parameters"
         raise bad_request(_first_error(self), code)
+
+
+# remove.bg's render options a submission may carry for its results (api.options).
+RENDER_FIELDS = (frozenset(FIELDS) | frozenset(SHADOW_FIELDS) | {"shadow_type"}) - {"matting"}
+
+
+def render_fields(data: RequestData) -> RemoveBgForm:
+    """The submission's render options, checked as a result download checks them (400
+    naming the first bad one); ``request_data.fields`` holds them as sent, to be kept as the
+    defaults of its downloads."""
+    given = {name: value for name, value in data.fields.items() if name in RENDER_FIELDS}
+    form = RemoveBgForm(RequestData(given))
+    if not form.is_valid():
+        raise bad_request(form.first_error())
+    return form
 
 
 @dataclass(frozen=True)

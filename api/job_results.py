@@ -1,6 +1,7 @@
 """``/api/v1/jobs/<id>/result``: a finished job's result rendered with remove.bg's options,
-exactly as the synchronous call renders (api.options, api.render), from the query string
-(GET) or the body (POST, e.g. to send a ``bg_image_file`` or ``hints_file``).
+exactly as the synchronous call renders (api.options, api.render): the options sent with the
+submission, overridden by those of the query string (GET) or the body (POST, e.g. to send a
+``bg_image_file`` or ``hints_file``).
 
 Charging: the first download of a job charges the key for that download's size
 (ApiJob.charge_once); later downloads of the same job are not charged again, whatever their
@@ -54,10 +55,13 @@ def _not_ready(job: Job) -> ApiError:
     )
 
 
-def _request_data(request: HttpRequest) -> RequestData:
+def _request_data(request: HttpRequest, api_job: ApiJob) -> RequestData:
+    """The download's options over those sent with the submission."""
     if request.method == "GET":
-        return RequestData({name: request.GET[name] for name in request.GET})
-    return read_request(request)
+        given = RequestData({name: request.GET[name] for name in request.GET})
+    else:
+        given = read_request(request)
+    return RequestData({**api_job.render_fields, **given.fields}, given.files)
 
 
 def _background(data: RequestData) -> bytes | None:
@@ -97,7 +101,7 @@ def result_response(request: HttpRequest, api_job: ApiJob) -> HttpResponse:
     key, job = api_job.key, api_job.job
     if job.status != Job.Status.DONE:
         raise _not_ready(job)
-    data = _request_data(request)
+    data = _request_data(request, api_job)
     form = RemoveBgForm(data)
     if not form.is_valid():
         raise bad_request(form.first_error())

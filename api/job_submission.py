@@ -2,10 +2,11 @@
 them admitted and stored in one transaction: a submission is kept whole or not at all.
 
 Order, cheapest refusal first: the pictures are counted (400 none or too many), the key's
-rate takes them (429), the fields are checked (400; the webhook URL's host is resolved),
-each picture is read and checked as the browser's upload is (400/413/415, naming which), the
-monthly quota must cover their full-size results (402), then each is admitted to the queue
-and the disk budget (429/503/507, Retry-After) and stored.
+rate takes them (429), the fields are checked (400; the webhook URL's host is resolved;
+remove.bg's render options, kept as the defaults of the job's result downloads), each
+picture is read and checked as the browser's upload is (400/413/415, naming which), the
+monthly quota must cover their results at the submitted size (402), then each is admitted to
+the queue and the disk budget (429/503/507, Retry-After) and stored.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -20,9 +22,10 @@ from django.http import HttpRequest
 
 from api.errors import ApiError
 from api.job_data import request_base
-from api.job_forms import CheckedImage, JobSubmitForm, check_images, sources
+from api.job_forms import CheckedImage, JobSubmitForm, check_images, render_fields, sources
 from api.limits import RateState, check_quota, take
 from api.models import ApiJob, ApiKey, credits_for
+from api.options import RemoveBgForm
 from api.request_data import read_request
 from editor.models import Image
 from editor.quotas import OverQuota, admit_upload
@@ -36,11 +39,11 @@ class Submitted:
     rate: RateState
 
 
-def full_size_credits(image: CheckedImage) -> Decimal:
-    """What the image's largest result costs (its own size)."""
+def expected_credits(image: CheckedImage, options: RemoveBgForm) -> Decimal:
+    """What the image's result costs with the submission's render options."""
     info = image.form.info
     assert info is not None  # checked
-    return credits_for(info.width * info.height)
+    return credits_for(options.output_pixels(info.width, info.height))
 
 
 def _over_quota(refused: OverQuota) -> ApiError:
@@ -58,7 +61,11 @@ def _over_quota(refused: OverQuota) -> ApiError:
 
 
 def _store(
-    key: ApiKey, images: list[CheckedImage], matting: str, webhook_url: str, site: str
+    key: ApiKey,
+    images: list[CheckedImage],
+    fields: dict[str, Any],
+    options: RemoveBgForm,
+    site: str,
 ) -> list[ApiJob]:
     stored: list[Image] = []
     try:
@@ -69,10 +76,16 @@ def _store(
                 assert info is not None  # checked
                 # Admitted one by one, each seeing the ones before it: the caps stay exact.
                 admit_upload(key.owner, len(image.form.payload), info.width * info.height)
-                job = store_upload(image.form, image.name, key.owner, matting)
+                job = store_upload(image.form, image.name, key.owner, fields["matting"])
                 stored.append(job.image)
                 created.append(
-                    ApiJob.objects.create(job=job, key=key, webhook_url=webhook_url, site_url=site)
+                    ApiJob.objects.create(
+                        job=job,
+                        key=key,
+                        webhook_url=fields["webhook_url"],
+                        site_url=site,
+                        render_fields=options.request_data.fields,
+                    )
                 )
             return created
     except BaseException:
@@ -89,12 +102,11 @@ def submit(request: HttpRequest, key: ApiKey) -> Submitted:
     rate = take(key, len(found))
     try:
         fields = JobSubmitForm(data.fields).checked()
+        options = render_fields(data)
         images = check_images(found)
-        check_quota(key, sum((full_size_credits(image) for image in images), Decimal(0)))
+        check_quota(key, sum((expected_credits(image, options) for image in images), Decimal(0)))
         try:
-            jobs = _store(
-                key, images, fields["matting"], fields["webhook_url"], request_base(request)
-            )
+            jobs = _store(key, images, fields, options, request_base(request))
         except OverQuota as refused:
             raise _over_quota(refused) from None
     except ApiError as refused:

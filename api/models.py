@@ -207,6 +207,9 @@ class ApiJob(models.Model):
     webhook_url = models.CharField(max_length=2048, blank=True)
     # The scheme and host the job was submitted to, for absolute URLs in its webhook.
     site_url = models.CharField(max_length=255)
+    # remove.bg render options sent with the submission (as sent, checked then): the
+    # defaults of its result downloads, whose own options win (api.job_results).
+    render_fields = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Set by the first result download, which charges the key once for this job.
     charged_at = models.DateTimeField(null=True, blank=True)

@@ -448,3 +448,33 @@ def test_calls_keep_the_keys_images_when_they_are_kept_only_while_in_use(
     assert client.get(f"{JOBS}/{job.pk}", **auth(new_key.text)).status_code == 200
     moved = Image.objects.get(pk=job.job.image_id).expires_at
     assert moved > soon + timedelta(minutes=settings.RETENTION_IDLE_MINUTES - 1)
+
+
+@pytest.mark.usefixtures("real_weights")
+def test_render_options_sent_with_the_submission_are_the_results_defaults(
+    client: Client,
+    key: str,
+    photo: bytes,
+    media: Path,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    bad = submit(client, key, {"image_file": named(photo), "bg_color": "not-a-colour"})
+    assert "bg_color" in refused(bad, 400, "invalid_parameters")
+    nothing_stored(media)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = submit(
+            client,
+            key,
+            {"image_file": named(photo), "matting": "off", "format": "jpg", "bg_color": "green"},
+        )
+    (job_id,) = submitted_ids(response)
+    assert response.json()["data"][0]["options"] == {"format": "jpg", "bg_color": "green"}
+    assert process_job.call(job_id) == "done"
+    kept = client.get(f"{JOBS}/{job_id}/result", **auth(key))
+    assert kept.status_code == 200, kept.content
+    assert kept["Content-Type"] == "image/jpeg"
+    corner = PILImage.open(io.BytesIO(kept.content)).convert("RGB").getpixel((0, 0))
+    assert corner[1] > 100 and corner[0] < 60 and corner[2] < 60  # green background
+    overridden = client.get(f"{JOBS}/{job_id}/result", {"format": "png"}, **auth(key))
+    assert overridden["Content-Type"] == "image/png"
