@@ -19,6 +19,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from api.models import ApiJob, ApiKey, NewKey
+from editor.heavy import heavy_operation
 from editor.models import Image, Job
 from editor.tasks import process_job
 from tests.api.jobs_support import (
@@ -32,6 +33,7 @@ from tests.api.jobs_support import (
     submit,
     submit_json,
 )
+from tests.api.local_servers import answer, serve
 from tests.web.factories import make_job
 
 pytestmark = pytest.mark.django_db
@@ -478,3 +480,36 @@ def test_render_options_sent_with_the_submission_are_the_results_defaults(
     assert corner[1] > 100 and corner[0] < 60 and corner[2] < 60  # green background
     overridden = client.get(f"{JOBS}/{job_id}/result", {"format": "png"}, **auth(key))
     assert overridden["Content-Type"] == "image/png"
+
+
+def test_image_urls_are_fetched_when_turned_on_and_private_ones_refused(
+    client: Client, key: str, settings: Any, media: Path
+) -> None:
+    settings.API_IMAGE_URLS = True
+    picture = png(80, 60)
+    with serve({"/shop/shoe.png": lambda handler: answer(handler, picture)}) as server:
+        url = server.url("/shop/shoe.png")
+        private = submit_json(client, key, {"image_url": "http://127.0.0.1/shop/shoe.png"})
+        assert private.status_code == 400 and "image_url" in private.json()["errors"][0]["title"]
+        assert server.requests == []
+        nothing_stored(media)
+        settings.API_FETCH_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+        response = submit(client, key, {"image_url": [url, url], "image_file": named(png())})
+    jobs = response.json()["data"]
+    assert [(job["name"], job["width"]) for job in jobs] == [
+        ("photo.png", 64),
+        ("shoe.png", 80),
+        ("shoe.png", 80),
+    ]
+
+
+def test_a_busy_server_answers_503_and_stores_nothing(
+    client: Client, key: str, settings: Any, media: Path
+) -> None:
+    settings.HEAVY_OPERATIONS = 1
+    settings.HEAVY_WAIT_S = 0
+    with heavy_operation(None):  # every slot taken
+        response = submit(client, key, {"image_file": named(png())})
+    assert refused(response, 503, "server_busy")
+    assert response["Retry-After"]
+    nothing_stored(media)
