@@ -329,6 +329,18 @@ def test_render_options_sent_with_the_submission_are_the_results_defaults(
     assert corner[1] > 100 and corner[0] < 60 and corner[2] < 60  # green background
     overridden = client.get(f"{JOBS}/{job_id}/result", {"format": "png"}, **auth(key))
     assert overridden["Content-Type"] == "image/png"
+    # A background picture comes in the body of a POST.
+    blue = png(400, 330, (0, 0, 255))
+    posted = client.post(
+        f"{JOBS}/{job_id}/result", {"bg_image_file": named(blue, "sky.png")}, **auth(key)
+    )
+    assert posted.status_code == 200, posted.content
+    corner = PILImage.open(io.BytesIO(posted.content)).convert("RGB").getpixel((0, 0))
+    assert corner[2] > 200 and corner[0] < 60 and corner[1] < 60
+    unreadable = client.post(
+        f"{JOBS}/{job_id}/result", {"bg_image_file": named(b"nope", "sky.png")}, **auth(key)
+    )
+    assert refused(unreadable, 415, "invalid_bg_image").startswith("bg_image:")
 
 
 def test_image_urls_are_fetched_when_turned_on_and_private_ones_refused(
