@@ -9,6 +9,18 @@ from django.http import JsonResponse
 
 from editor.operations import count_refusal
 
+# Refusals counted in /metrics (editor.operations.REFUSAL_REASONS), by status.
+REFUSAL_REASONS = {
+    HTTPStatus.BAD_REQUEST: "api_bad_request",
+    HTTPStatus.PAYMENT_REQUIRED: "api_quota",
+    HTTPStatus.FORBIDDEN: "api_auth",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "api_too_large",
+    HTTPStatus.UNSUPPORTED_MEDIA_TYPE: "api_unsupported_type",
+    HTTPStatus.TOO_MANY_REQUESTS: "api_rate_limit",
+    HTTPStatus.SERVICE_UNAVAILABLE: "api_busy",
+    HTTPStatus.INSUFFICIENT_STORAGE: "disk_budget",
+}
+
 
 class ApiError(Exception):
     """A refused API request; ``response()`` is what the client is told."""
@@ -29,7 +41,9 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def response(self) -> JsonResponse:
-        count_refusal(f"api_{self.code}")
+        reason = REFUSAL_REASONS.get(self.status)
+        if reason is not None:
+            count_refusal(reason)
         response = JsonResponse(
             {"errors": [{"title": self.title, "code": self.code}]}, status=self.status
         )

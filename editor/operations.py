@@ -75,12 +75,19 @@ REFUSAL_REASONS = (
     "bad_file",  # the upload view: unreadable request or file (400)
     "too_large",  # over MAX_UPLOAD_BYTES or MAX_UPLOAD_PIXELS (413)
     "unsupported_type",  # not an image format we take (415)
+    "api_bad_request",  # the HTTP API (api.errors): bad parameters or image (400)
+    "api_quota",  # a key's monthly quota used up (402)
+    "api_auth",  # missing, unknown or revoked key (403)
+    "api_too_large",  # over MAX_UPLOAD_BYTES or MAX_UPLOAD_PIXELS (413)
+    "api_unsupported_type",  # not an image format or body type we take (415)
+    "api_rate_limit",  # a key's rate limit (429)
+    "api_busy",  # queue full, every heavy-operation slot taken or no result in time (503)
 )
 REFUSALS = Counter(
     "bgremover_refusals",
     "Requests turned away, by reason, since this process started: uploads, re-runs and "
     "background uploads; rate_limit_downloads_* and server_busy count downloads too, "
-    "rate_limit_edits_* and server_busy saved touch-ups.",
+    "rate_limit_edits_* and server_busy saved touch-ups, api_* calls of the HTTP API.",
     ["reason"],
     registry=REGISTRY,
 )

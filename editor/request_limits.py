@@ -60,7 +60,13 @@ class BodyLimitedWebRequest(http_protocol.WebRequest):
 
     def _refuse(self) -> None:
         self._refused = True
-        body = json.dumps({"error": too_large_message()}).encode()
+        # The request line is parsed already; the API answers in remove.bg's error shape.
+        path = getattr(self.channel, "_path", b"") or b""
+        if path.startswith(b"/api/"):
+            error = {"errors": [{"title": too_large_message(), "code": "file_too_large"}]}
+        else:
+            error = {"error": too_large_message()}
+        body = json.dumps(error).encode()
         head = (
             "HTTP/1.1 413 Request Entity Too Large\r\n"
             "Content-Type: application/json\r\n"

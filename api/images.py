@@ -1,0 +1,85 @@
+"""Where a call's pictures come from: an uploaded file, base64 text, or (when the operator
+turns it on, settings.API_IMAGE_URLS) a URL fetched by api.outbound, which refuses private
+addresses."""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+from http import HTTPStatus
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+
+from api.errors import ApiError, bad_request
+from api.outbound import FetchError, fetch, policy_from_settings
+from editor.forms import human_bytes
+
+URLS_OFF = (
+    "Fetching images from URLs is turned off on this server: send the image as image_file "
+    "or image_file_b64."
+)
+
+
+def _too_large(field: str) -> ApiError:
+    return ApiError(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        f"{field}: the image is larger than the {human_bytes(settings.MAX_UPLOAD_BYTES)} limit.",
+        "file_too_large",
+    )
+
+
+def read_file(field: str, upload: UploadedFile) -> bytes:
+    limit = settings.MAX_UPLOAD_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise _too_large(field)
+    content = upload.read(limit + 1)
+    if len(content) > limit:
+        raise _too_large(field)
+    return content
+
+
+def decode_b64(field: str, text: str) -> bytes:
+    # Base64 is 4 characters for 3 bytes; a data: URL's header is allowed and skipped.
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]
+    if len(text) > (settings.MAX_UPLOAD_BYTES // 3 + 1) * 4 + 64:
+        raise _too_large(field)
+    try:
+        return b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_request(f"{field} is not valid base64.") from None
+
+
+def fetch_url(field: str, url: str) -> bytes:
+    if not settings.API_IMAGE_URLS:
+        raise bad_request(f"{field}: {URLS_OFF}", "image_urls_disabled")
+    try:
+        return fetch(url, policy_from_settings()).content
+    except FetchError as failed:
+        raise ApiError(failed.status, f"{field}: {failed.message}", failed.code) from None
+
+
+def picture(
+    files: dict[str, UploadedFile], fields: dict[str, str], prefix: str
+) -> tuple[str, bytes] | None:
+    """The picture given as ``<prefix>_file``, ``<prefix>_file_b64`` or ``<prefix>_url``
+    (at most one of them), as (a name for it, its bytes); None when none is given."""
+    given = [
+        name
+        for name in (f"{prefix}_file", f"{prefix}_file_b64", f"{prefix}_url")
+        if name in files or fields.get(name)
+    ]
+    if not given:
+        return None
+    if len(given) > 1:
+        raise bad_request(f"Send only one of {', '.join(given)}.", "multiple_sources")
+    field = given[0]
+    if field in files:
+        upload = files[field]
+        return upload.name or f"{prefix}", read_file(field, upload)
+    if field.endswith("_b64"):
+        return f"{prefix}.b64", decode_b64(field, fields[field])
+    url = fields[field]
+    name = url.rsplit("/", 1)[-1].split("?", 1)[0] or prefix
+    return name[:200], fetch_url(field, url)

@@ -1,0 +1,256 @@
+"""remove.bg's API on this server: ``POST /api/v1.0/removebg`` and ``GET /api/v1.0/account``.
+
+The call goes the browser's way: the image is stored as an upload of the key's owner and its
+job queued (so it shares the queue, the limits and the workers), the view waits for the job
+without holding a thread (api.waiting), renders the result with the call's options, and
+deletes the image again, whatever happened: a synchronous call keeps nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from http import HTTPStatus
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from api.auth import authenticate
+from api.errors import ApiError, bad_request
+from api.images import picture, read_file
+from api.limits import RateState, check_quota, rate_state, take
+from api.models import ApiKey, credits_for
+from api.options import RemoveBgForm
+from api.render import CallRender, render_call
+from api.waiting import wait_for_job
+from bgremover.engine.errors import EngineError
+from editor.forms import ImageUploadForm
+from editor.heavy import ServerBusy, heavy_operation
+from editor.models import Image, Job
+from editor.quotas import RETRY_AFTER_S, OverQuota, admit_upload
+from editor.results import delete_image
+from editor.tasks import UNEXPECTED_FAILURE, WORKER_DIED
+from editor.uploads import store_upload
+
+# remove.bg's answer for a photo without a subject.
+NO_FOREGROUND = "Could not identify foreground in image."
+BUSY = "The server is busy: the image was not processed in time. Please try again later."
+
+
+@dataclass
+class Submission:
+    key: ApiKey
+    job_id: uuid.UUID
+    image_id: uuid.UUID
+    form: RemoveBgForm
+    rate: RateState
+    background: bytes | None
+    hints: bytes | None
+
+
+def busy() -> ApiError:
+    return ApiError(HTTPStatus.SERVICE_UNAVAILABLE, BUSY, "server_busy", RETRY_AFTER_S)
+
+
+def check_upload(name: str, content: bytes) -> ImageUploadForm:
+    """The image checked as the browser's upload checks it; raises 400/413/415."""
+    upload = ImageUploadForm(files={"file": SimpleUploadedFile(name, content)})
+    try:
+        with heavy_operation(settings.HEAVY_WAIT_S):
+            valid = upload.is_valid()
+    except ServerBusy:
+        raise busy() from None
+    if not valid:
+        rejection = upload.first_error()
+        code = {413: "file_too_large", 415: "invalid_file_type"}.get(rejection.status)
+        raise ApiError(rejection.status, rejection.message, code or "invalid_image")
+    return upload
+
+
+def admit(key: ApiKey, upload: ImageUploadForm, name: str, matting: str) -> Job:
+    info = upload.info
+    assert info is not None
+    try:
+        with transaction.atomic():
+            admit_upload(key.owner, len(upload.payload), info.width * info.height)
+            return store_upload(upload, name, key.owner, matting)
+    except OverQuota as refused:
+        code = {429: "rate_limit_exceeded", 507: "storage_full"}.get(refused.status, "server_busy")
+        raise ApiError(refused.status, refused.message, code, refused.retry_after_s) from None
+
+
+def submit(request: HttpRequest) -> Submission:
+    """Everything before the wait: key, limits, parameters, the image, its job."""
+    key = authenticate(request)
+    form = RemoveBgForm.from_request(request)
+    rate = take(key)
+    data = form.request_data
+    source = picture(data.files, data.fields, "image")
+    if source is None:
+        raise bad_request(
+            "No image given: send image_file, image_file_b64 or image_url.", "missing_source"
+        )
+    name, content = source
+    upload = check_upload(name, content)
+    info = upload.info
+    assert info is not None
+    background = picture(data.files, data.fields, "bg_image")
+    if background is not None:
+        check_upload(background[0], background[1])
+    hints = data.files.get("hints_file")
+    hint_bytes = read_file("hints_file", hints) if hints is not None else None
+    check_quota(key, credits_for(form.output_pixels(info.width, info.height)))
+    job = admit(key, upload, name, form.cleaned_data["matting"])
+    return Submission(
+        key,
+        job.id,
+        job.image_id,
+        form,
+        rate,
+        background[1] if background is not None else None,
+        hint_bytes,
+    )
+
+
+def prepare(submission: Submission) -> CallRender:
+    """The finished job's result and what rendering it needs (database work, in the request's
+    own thread); raises when the job failed."""
+    job = Job.objects.select_related("image").filter(pk=submission.job_id).first()
+    if job is None:
+        raise ApiError(HTTPStatus.NOT_FOUND, "The image was deleted meanwhile.", "not_found")
+    if job.status == Job.Status.FAILED:
+        ours = job.error in (UNEXPECTED_FAILURE, WORKER_DIED)
+        status = HTTPStatus.INTERNAL_SERVER_ERROR if ours else HTTPStatus.BAD_REQUEST
+        raise ApiError(status, job.error, "processing_failed")
+    result = job.image.latest_result()
+    if result is None:
+        raise ApiError(HTTPStatus.NOT_FOUND, "The image was deleted meanwhile.", "not_found")
+    return CallRender(result, submission.form, submission.background, submission.hints)
+
+
+def respond(submission: Submission, call: CallRender, wants_json: bool) -> HttpResponse:
+    try:
+        with heavy_operation(settings.HEAVY_WAIT_S):
+            rendered = render_call(call)
+    except ServerBusy:
+        raise busy() from None
+    except EngineError as exc:
+        raise bad_request(str(exc)) from None
+    top, left, width, height = rendered.foreground_box
+    if width == 0 or height == 0:
+        raise ApiError(HTTPStatus.BAD_REQUEST, NO_FOREGROUND, "unknown_foreground")
+    charge = credits_for(rendered.width * rendered.height)
+    submission.key.charge(charge)
+    headers = {
+        "X-Type": submission.form.reported_type(),
+        "X-Width": str(rendered.width),
+        "X-Height": str(rendered.height),
+        "X-Foreground-Top": str(top),
+        "X-Foreground-Left": str(left),
+        "X-Foreground-Width": str(width),
+        "X-Foreground-Height": str(height),
+        "X-Credits-Charged": _credits(charge),
+        **rate_state(submission.key).headers(),
+    }
+    if wants_json:
+        data = {
+            "result_b64": base64.b64encode(rendered.content).decode(),
+            "foreground_top": top,
+            "foreground_left": left,
+            "foreground_width": width,
+            "foreground_height": height,
+        }
+        response: HttpResponse = JsonResponse({"data": data})
+    else:
+        response = HttpResponse(rendered.content, content_type=rendered.content_type)
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def _credits(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+def discard(submission: Submission) -> None:
+    image = Image.objects.filter(pk=submission.image_id).first()
+    if image is not None:
+        delete_image(image)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@csrf_exempt
+@require_POST
+async def removebg(request: HttpRequest) -> HttpResponse:
+    try:
+        # Off the request thread: fetching an image URL may take seconds.
+        submission = await sync_to_async(submit, thread_sensitive=False)(request)
+    except ApiError as refused:
+        return refused.response()
+    try:
+        finished = await wait_for_job(submission.job_id, settings.API_SYNC_WAIT_S)
+        if finished is None:
+            raise ApiError(HTTPStatus.NOT_FOUND, "The image was deleted meanwhile.", "not_found")
+        if not finished:
+            raise busy()
+        call = await sync_to_async(prepare)(submission)
+        # The render is CPU work without the database: off the request thread.
+        return await sync_to_async(respond, thread_sensitive=False)(
+            submission, call, _wants_json(request)
+        )
+    except ApiError as refused:
+        refused.headers = {**submission.rate.headers(), **refused.headers}
+        return refused.response()
+    finally:
+        await sync_to_async(discard)(submission)
+
+
+@require_GET
+def account(request: HttpRequest) -> JsonResponse:
+    """remove.bg's account answer: credits left this month (the quota; "total" is what is
+    left, as remove.bg reports it), and this server's own figures under "bgremover"."""
+    try:
+        key = authenticate(request)
+    except ApiError as refused:
+        return refused.response()
+    usage = key.usage()
+    left = key.credits_left()
+    total = float(left) if left is not None else None
+    response = JsonResponse(
+        {
+            "data": {
+                "attributes": {
+                    "credits": {
+                        "total": total,
+                        "subscription": total,
+                        "payg": 0,
+                        "enterprise": 0,
+                    },
+                    "api": {"free_calls": 0, "sizes": "all"},
+                    "bgremover": {
+                        "key": key.prefix,
+                        "name": key.name,
+                        "month": usage.month.strftime("%Y-%m"),
+                        "credits_used": float(usage.credits),
+                        "images": usage.images,
+                        "monthly_quota": float(key.monthly_quota)
+                        if key.monthly_quota is not None
+                        else None,
+                    },
+                }
+            }
+        }
+    )
+    for name, value in rate_state(key).headers().items():
+        response[name] = value
+    return response

@@ -1,0 +1,43 @@
+"""A real server for the API's end-to-end tests: Daphne with one in-process worker and the
+real weights on a free loopback port (the browser tests' server, without a browser), and
+keys created with the real ``apikey`` command against its database."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import MANAGE, running_server, server_environment
+
+
+@pytest.fixture(scope="session")
+def api_env(tmp_path_factory: pytest.TempPathFactory, u2netp_weights: Path) -> dict[str, str]:
+    env = server_environment(tmp_path_factory.mktemp("api-server"), u2netp_weights.parent, 1)
+    return {**env, "API_RATE_LIMIT": "off"}
+
+
+@pytest.fixture(scope="session")
+def api_url(api_env: dict[str, str]) -> Iterator[str]:
+    with running_server(api_env, "api-server.log") as url:
+        yield url
+
+
+def create_key(env: dict[str, str], name: str, *options: str) -> str:
+    """A new key, made with ``manage.py apikey create`` as an operator would."""
+    done = subprocess.run(
+        [*MANAGE, "apikey", "create", name, *options],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return re.search(r"bgr_[A-Za-z0-9]+", done.stdout)[0]  # type: ignore[index]
+
+
+@pytest.fixture(scope="session")
+def api_key(api_env: dict[str, str], api_url: str) -> str:
+    return create_key(api_env, "end-to-end")
