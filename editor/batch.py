@@ -99,6 +99,14 @@ _LABELS = {
     "format": "Format",
 }
 _INITIAL = {"color": "#ffffff", "blur": 50, "margin": 5}
+# What an empty number field means, shown in it.
+_PLACEHOLDERS = {
+    "canvas_width": "e.g. 1080",
+    "canvas_height": "e.g. 1080",
+    "scale": "the subject's own size",
+    "position_x": "centred",
+    "position_y": "centred",
+}
 
 
 class BatchSettingsForm(RenderForm):
@@ -108,10 +116,16 @@ class BatchSettingsForm(RenderForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        initial = {
+            **_INITIAL,
+            **{f"shadow_{k}": v for k, v in getattr(RenderForm, "SHADOW_DEFAULTS", {}).items()},
+        }
         for name, field in self.fields.items():
             field.label = _LABELS.get(name, field.label)
-            if name in _INITIAL:
-                field.initial = _INITIAL[name]
+            if name in initial:
+                field.initial = initial[name]
+            if name in _PLACEHOLDERS:
+                field.widget.attrs["placeholder"] = _PLACEHOLDERS[name]
         background = self.fields["background"]
         background.choices = [
             (key, "Each image's own background" if key == "custom" else label)

@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 from django.test import Client
 
+from editor.batch import BatchZip
+from editor.forms import RenderForm
 from editor.models import Image
 from editor.tasks import process_job
+from editor.zipstream import ZipStream
 from tests.web.client import decode, visit
 
 pytestmark = pytest.mark.django_db
@@ -244,3 +247,38 @@ def test_bad_settings_at_upload_store_nothing(client: Client, photo: bytes) -> N
     assert response.status_code == 400
     assert response.json()["error"] == "Batch settings: Pick a colour for the background."
     assert not Image.objects.exists()
+
+
+def test_the_panels_offer_every_render_field(client: Client, uploaded: Image) -> None:
+    """The gallery's and the upload page's settings come from RenderForm itself, so a field
+    it gains (canvas, shadow, …) is offered and applied in batch too."""
+    gallery = client.get("/gallery/").content.decode()
+    upload_page = client.get("/").content.decode()
+    for name in RenderForm.base_fields:
+        assert f'name="{name}"' in gallery, name
+        assert f'name="settings-{name}"' in upload_page, name
+    assert "Each image&#x27;s own background" in gallery
+    assert f'value="{uploaded.pk}" form="batch-form"' not in gallery  # unfinished
+    assert "Can go in a ZIP once finished" in gallery
+
+
+def test_entry_names_are_safe_and_unique_whatever_the_case() -> None:
+    batch = BatchZip("owner", [], {}, use_saved=False)
+    names = [
+        batch._unique(name)
+        for name in ["Photo-cutout.png", "photo-cutout.png", "a/b\\c.png", "errors.txt", ".."]
+    ]
+    assert names == ["Photo-cutout.png", "photo-cutout-2.png", "a_b_c.png", "errors-2.txt", "image"]
+
+
+def test_the_zip_stream_holds_one_entry_at_a_time() -> None:
+    stream = ZipStream()
+    first = stream.add("é.png", b"\x89PNG" + bytes(100_000))
+    assert stream._sink.buffer.getbuffer().nbytes == 0  # handed out, not kept
+    second = stream.add("note.txt", b"text " * 1000, compress=True)
+    archive = zipfile.ZipFile(io.BytesIO(first + second + stream.finish()))
+    assert archive.namelist() == ["é.png", "note.txt"]
+    assert archive.read("é.png") == b"\x89PNG" + bytes(100_000)
+    # Local headers carry the sizes (no data descriptors), which the gallery reads.
+    assert all(info.flag_bits & 0x08 == 0 for info in archive.infolist())
+    assert int.from_bytes(first[18:22], "little") == 100_004

@@ -26,6 +26,16 @@ export function setupSettings(panel) {
     }
     const margin = field(panel, "margin");
     if (margin && crop) margin.hidden = !crop.checked;
+    // A custom canvas's size, and a shadow's details, only when they apply.
+    const canvas = control(panel, "canvas");
+    for (const name of ["canvas_width", "canvas_height"]) {
+      if (field(panel, name)) field(panel, name).hidden = canvas?.value !== "custom";
+    }
+    const shadow = control(panel, "shadow");
+    panel.querySelectorAll('[data-field^="shadow_"]').forEach((wrapper) => {
+      wrapper.hidden = !shadow?.checked || mask;
+    });
+    if (shadow) field(panel, "shadow").hidden = mask;
     if (field(panel, "background")) field(panel, "background").hidden = mask;
     if (format) {
       field(panel, "format").hidden = mask; // a mask is always a PNG

@@ -2,6 +2,10 @@
 // (Image.render_settings, RenderForm's fields as sent): the editor's form starts from them.
 // Returns the background choice ("bg" radio value) to apply, or null when nothing was saved.
 
+// Fields the swatches set (hidden inputs): chosen through their radio buttons instead.
+const BACKGROUND_FIELDS = new Set(["background", "color", "preset"]);
+const TRUE = new Set(["on", "true", "True", "1"]);
+
 function pick(form, value) {
   const radio = form.querySelector(`input[name="bg"][value="${CSS.escape(value)}"]`);
   if (!radio || radio.closest("[hidden]")) return null;
@@ -11,21 +15,35 @@ function pick(form, value) {
 
 export function applySavedSettings(form, saved) {
   if (!saved || Object.keys(saved).length === 0) return null;
-  const colorInput = document.getElementById("color-input");
-  const blurInput = document.getElementById("blur-input");
-  const marginInput = document.getElementById("margin-input");
-  const cropInput = document.getElementById("crop-input");
-  if (saved.output) form.elements.output.value = saved.output;
-  if (saved.format) form.elements.format.value = saved.format;
-  cropInput.checked = saved.crop === "on" || saved.crop === "true" || saved.crop === "True";
-  if (saved.margin) marginInput.value = saved.margin;
-  document.getElementById("margin-output").value = `${marginInput.value}%`;
-  if (saved.blur) blurInput.value = saved.blur;
-  document.getElementById("blur-output").value = blurInput.value;
+  // Sliders that start switched off behind a checkbox of their own: switched on first.
+  const switches = { scale: "scale-check", position_x: "position-check" };
+  for (const [name, id] of Object.entries(switches)) {
+    const toggle = document.getElementById(id);
+    if (!toggle || !(name in saved)) continue;
+    toggle.checked = true;
+    toggle.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+  // Every other field of the form by its name, so fields RenderForm gains follow too; a
+  // change event each lets the page enable what depends on them (a custom canvas's size).
+  const changed = [];
+  for (const [name, value] of Object.entries(saved)) {
+    const element = form.elements[name];
+    if (BACKGROUND_FIELDS.has(name) || !element || element instanceof RadioNodeList) continue;
+    if (element.type === "checkbox") element.checked = TRUE.has(value);
+    else element.value = value;
+    changed.push(element);
+  }
+  changed.forEach((element) => element.dispatchEvent(new Event("change", { bubbles: true })));
+  // Each slider's read-out shows its new value, with the unit it had ("5%", "90°").
+  form.querySelectorAll("output[for]").forEach((output) => {
+    const input = document.getElementById(output.htmlFor.value);
+    if (input) output.value = input.value + output.textContent.replace(/^[-\d.]+/, "");
+  });
   const kind = saved.background || "transparent";
   if (kind === "color" && saved.color) {
     const hex = saved.color.toLowerCase();
     if (pick(form, `color:${hex}`)) return `color:${hex}`;
+    const colorInput = document.getElementById("color-input");
     colorInput.value = hex;
     document.getElementById("custom-color-face").style.background = hex;
     return pick(form, "color:custom");
