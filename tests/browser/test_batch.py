@@ -129,7 +129,7 @@ def enlarged(eval_dir: Path, stem: str, name: str) -> dict[str, object]:
 def test_the_zip_is_sent_while_it_is_rendered(page: Page, server_url: str, eval_dir: Path) -> None:
     """Through Daphne: the first image's entry arrives long before the archive ends (were
     the response read whole first, as Django does with a synchronous iterator under ASGI,
-    every byte would arrive at once)."""
+    every byte would arrive at once); in the gallery it can be cancelled meanwhile."""
     # 2 MP copies: each render takes long enough to tell apart from the network's noise.
     names = ["big-1.jpg", "big-2.jpg", "big-3.jpg"]
     open_upload_page(page)
@@ -171,6 +171,25 @@ def test_the_zip_is_sent_while_it_is_rendered(page: Page, server_url: str, eval_
     ended = arrivals[-1][0]
     # Two more renders follow the first entry: a good part of the whole time.
     assert ended - first_arrived > 0.25 * (ended - started), (first_arrived, ended, started)
+
+    # In the gallery the same ZIP shows its progress and can be cancelled.
+    page.reload()
+    page.get_by_role("button", name="Select all").click()
+    page.locator("#batch-settings summary").click()
+    page.get_by_label("Background", exact=True).select_option("blur")
+    page.get_by_label("Blur strength (1–100)").fill("100")
+    downloads: list[object] = []
+    page.on("download", lambda download: downloads.append(download))
+    page.get_by_role("button", name="Download ZIP").click()
+    expect(page.locator("#batch-status")).to_contain_text("of 3")  # progress is shown
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#batch-status")).to_have_text("Cancelled: nothing was saved.")
+    expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
+    assert downloads == []
+    # The server goes on serving: the next ZIP comes whole.
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_role("checkbox", name="Select big-2.jpg").check()
+    assert download_zip(page).namelist() == ["big-2-blur.png"]
 
 
 def test_settings_chosen_at_upload_reach_the_editor_and_the_zip(page: Page, eval_dir: Path) -> None:

@@ -14,6 +14,7 @@ from django.test import Client
 
 from editor.batch import BatchZip
 from editor.forms import RenderForm
+from editor.heavy import heavy_operation
 from editor.models import Image
 from editor.tasks import process_job
 from editor.zipstream import ZipStream
@@ -282,3 +283,19 @@ def test_the_zip_stream_holds_one_entry_at_a_time() -> None:
     # Local headers carry the sizes (no data descriptors), which the gallery reads.
     assert all(info.flag_bits & 0x08 == 0 for info in archive.infolist())
     assert int.from_bytes(first[18:22], "little") == 100_004
+
+
+def test_each_render_waits_for_a_heavy_operation_slot(
+    client: Client, processed: Image, settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While every slot stays taken, the image is left out with a reason (the ZIP is already
+    being sent: its status cannot turn into a 503)."""
+    settings.HEAVY_OPERATIONS = 1  # type: ignore[attr-defined]
+    settings.HEAVY_WAIT_S = 0  # type: ignore[attr-defined]
+    monkeypatch.setattr("editor.batch.SLOT_WAIT_S", 0.2)
+    with heavy_operation(None):  # someone else's render holds the only slot
+        archive = read_zip(post_zip(client, [processed]))
+    assert archive.namelist() == ["errors.txt"]
+    assert "the server stayed busy with other images" in archive.read("errors.txt").decode()
+    archive = read_zip(post_zip(client, [processed]))  # the slot is free again
+    assert archive.namelist() == ["dog photo-cutout.png"]
