@@ -158,7 +158,23 @@ def targets(results: dict) -> list[Target]:
     found.append(
         Target("peak RSS at 24 MP (CLI process)", max(peaks) if peaks else None, "<=", 2.5, "GB")
     )
-    return found + clicks_targets(results.get("clicks"))
+    return found + clicks_targets(results.get("clicks")) + api_targets(results.get("api"))
+
+
+def api_targets(api: dict | None) -> list[Target]:
+    """The synchronous call adds under 5 % to the browser's way, at 1 and 12 MP."""
+    quick = bool(api and api.get("quick"))
+    return [
+        Target(
+            f"API sync call at {size} MP / browser's way",
+            None if quick else _get(api or {}, "latency", size, "api_overhead"),
+            "<",
+            0.05,
+            "",
+            "--quick: not judged" if quick else "",
+        )
+        for size in ("1", "12")
+    ]
 
 
 def clicks_targets(clicks: dict | None) -> list[Target]:
@@ -251,6 +267,34 @@ def format_batch(batch: dict) -> str:
         f"process each, {batch['cores']} cores{quick}\n"
         + _table(["command", "wall s", "images/min", "peak RSS MiB"], rows)
         + ratio
+    )
+
+
+def format_api(api: dict) -> str:
+    """Latency of the synchronous call beside the browser's way; throughput with 4 clients."""
+    latency = [
+        [
+            f"{size} MP",
+            str(row["repeats"]),
+            f"{row['api_median_s']:.2f}",
+            f"{row['browser_median_s']:.2f}",
+            f"{row['api_overhead'] * 100:+.1f} %",
+        ]
+        for size, row in api["latency"].items()
+    ]
+    flow = api["throughput"]
+    rows = [
+        [way, f"{flow[key]['seconds']:.1f}", f"{flow[key]['images_per_min']:.1f}"]
+        for key, way in (("api", "POST /api/v1.0/removebg"), ("browser", "upload, poll, download"))
+    ]
+    (before, after) = api["load_average"]
+    quick = "  [--quick: not judged]" if api.get("quick") else ""
+    return (
+        f"API: the embedded server, one photo at a time, alternating (load {before[0]:.1f} → "
+        f"{after[0]:.1f}){quick}\n"
+        + _table(["photo", "repeats", "API median s", "browser median s", "API adds"], latency)
+        + f"\n\n{flow['clients']} clients at once, {flow['photos']} photos at "
+        f"{flow['megapixels']:g} MP\n" + _table(["way", "wall s", "images/min"], rows)
     )
 
 
@@ -407,5 +451,7 @@ def format_report(results: dict) -> str:
         parts.append(format_clicks(results["clicks"]))
     if results.get("batch"):
         parts.append(format_batch(results["batch"]))
+    if results.get("api"):
+        parts.append(format_api(results["api"]))
     parts.append("Targets\n" + format_targets(targets(results)))
     return "\n\n".join(parts)

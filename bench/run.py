@@ -1,6 +1,7 @@
 """``python -m bench.run``: quality and speed, ours vs rembg 2.0.86 on the same u2netp weights.
 
-    python -m bench.run [--quick] [--only quality|speed|clicks|batch] [--repeats N] [--json PATH]
+    python -m bench.run [--quick] [--only quality|speed|clicks|batch|api] [--repeats N]
+                        [--json PATH]
 
 Prints the tables and writes every number to ``bench/results/latest.json``. The shared
 data comes from ``$BGREMOVER_SHARED`` (default ``../shared``). ``make bench`` runs it in
@@ -20,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import batch, clicks, forward, ours, quality, rembg_runner, report, speed
+from bench import api, batch, clicks, forward, ours, quality, rembg_runner, report, speed
 from bench.data import REPO_ROOT, EvalSplit, load_scorer, make_subset, shared_root, spread
 
 DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "latest.json"
@@ -44,9 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=["quality", "speed", "clicks", "batch"],
+        choices=["quality", "speed", "clicks", "batch", "api"],
         help="run one part (speed includes the forward timing; clicks: smart marks, bench.clicks; "
-        "batch: removebg on a folder beside rembg p, bench.batch)",
+        "batch: removebg on a folder beside rembg p, bench.batch; api: the HTTP API beside the "
+        "browser's way, bench.api)",
     )
     parser.add_argument(
         "--repeats",
@@ -337,6 +339,11 @@ def main(argv: list[str] | None = None) -> dict:
                 rembg_runner.rembg_env(REMBG_HOME),
                 log,
             )
+        if args.only in (None, "api"):
+            results["api"] = {
+                **api.run(shared, workdir / "api", args.quick, log),
+                "quick": args.quick,
+            }
     # Other work on the machine skews the timings: the load averages say how much there was.
     results["meta"]["load_average_at_end"] = os.getloadavg()
     results["meta"]["wall_s"] = time.perf_counter() - started
