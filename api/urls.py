@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from api import job_views, removebg_views
+from api import docs_views, job_views, removebg_views
 
 app_name = "api"
 
@@ -10,4 +10,6 @@ urlpatterns: list[URLPattern] = [
     path("v1/jobs", job_views.jobs, name="jobs"),
     path("v1/jobs/<str:job_id>", job_views.job, name="job"),
     path("v1/jobs/<str:job_id>/result", job_views.job_result, name="job-result"),
+    path("openapi.json", docs_views.openapi_json, name="openapi"),
+    path("docs", docs_views.docs, name="docs"),
 ]
