@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from editor.batch import BatchZip
@@ -19,6 +20,7 @@ from editor.models import Image
 from editor.tasks import process_job
 from editor.zipstream import ZipStream
 from tests.web.client import decode, visit
+from tests.web.factories import session_cookie
 
 pytestmark = pytest.mark.django_db
 
@@ -299,3 +301,14 @@ def test_each_render_waits_for_a_heavy_operation_slot(
     assert "the server stayed busy with other images" in archive.read("errors.txt").decode()
     archive = read_zip(post_zip(client, [processed]))  # the slot is free again
     assert archive.namelist() == ["dog photo-cutout.png"]
+
+
+def test_the_zip_needs_the_csrf_token(uploaded: Image) -> None:
+    """It spends the owner's download allowance: another site must not make a browser ask."""
+    owner = Client(enforce_csrf_checks=True)
+    owner.cookies[settings.SESSION_COOKIE_NAME] = session_cookie(uploaded.owner)
+    visit(owner)
+    assert post_zip(owner, [uploaded]).status_code == 403
+    token = owner.cookies[settings.CSRF_COOKIE_NAME].value
+    allowed = owner.post(ZIP_URL, {"image": [str(uploaded.pk)]}, headers={"X-CSRFToken": token})
+    assert read_zip(allowed).namelist() == ["errors.txt"]
