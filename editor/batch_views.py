@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from editor.batch import BatchSelectionForm, BatchSettingsForm, BatchZip
 from editor.ownership import current_owner
-from editor.ratelimit import configured_rate, limit
+from editor.ratelimit import ADDRESS, OWNER, configured_rate, limit
 
 
 def _error(message: str, status: int = HTTPStatus.BAD_REQUEST) -> JsonResponse:
@@ -30,11 +30,13 @@ def zip_download(request: HttpRequest) -> HttpResponse:
     if not choice.is_valid():
         return _error(choice.first_error())
     count = len(selection.images)
-    rate = configured_rate("downloads")
-    if rate is not None and count > rate.count:  # would never fit: say so, not "try later"
+    # One that would never fit (per browser or per address) is told so, not "try later".
+    rates = [configured_rate("downloads", OWNER), configured_rate("downloads", ADDRESS)]
+    rate = min((r for r in rates if r is not None), key=lambda r: r.count, default=None)
+    if rate is not None and count > rate.count:
         return _error(
             f"A ZIP of {count} images counts as {count} downloads, more than the limit of "
-            f"{rate} per browser: select at most {rate.count}.",
+            f"{rate}: select at most {rate.count}.",
         )
     refused = limit(request, "downloads", units=count)
     if refused is not None:
