@@ -121,6 +121,25 @@ class RerunForm(forms.Form):
 
 
 _HEX = re.compile(r"#[0-9a-fA-F]{6}")
+# A custom canvas's largest side: the engine holds any canvas to 50 MP (layout.py) anyway.
+MAX_CANVAS_SIDE = 10_000
+
+
+def _whole_number(label: str, low: int, high: int, unit: str = "") -> forms.IntegerField:
+    """An optional whole number whose every refusal names the field and its range."""
+    message = f"{label} must be a whole number from {low} to {high}{unit}."
+    return forms.IntegerField(
+        label=label,
+        min_value=low,
+        max_value=high,
+        required=False,
+        # Django %-formats the range messages (with the limit) but not "invalid".
+        error_messages={
+            "invalid": message,
+            "min_value": message.replace("%", "%%"),
+            "max_value": message.replace("%", "%%"),
+        },
+    )
 
 
 class RenderForm(forms.Form):
@@ -152,9 +171,45 @@ class RenderForm(forms.Form):
     margin = forms.IntegerField(min_value=0, max_value=50, required=False)
     format = forms.ChoiceField(choices=FORMATS, required=False)
     output = forms.ChoiceField(choices=OUTPUTS, required=False)
+    # Canvas and shadow (issue 14); results.render_options_from_choice reads them.
+    CANVASES = [
+        ("original", "Original size"),
+        ("square", "Square (1:1)"),
+        ("4:5", "Portrait (4:5)"),
+        ("16:9", "Wide (16:9)"),
+        ("custom", "Custom pixels"),
+    ]
+    canvas = forms.ChoiceField(
+        choices=CANVASES,
+        required=False,
+        label="Canvas",
+        error_messages={"invalid_choice": "Canvas must be original, square, 4:5, 16:9 or custom."},
+    )
+    canvas_width = _whole_number("Canvas width", 1, MAX_CANVAS_SIDE, " px")
+    canvas_height = _whole_number("Canvas height", 1, MAX_CANVAS_SIDE, " px")
+    scale = _whole_number("Subject size", 10, 100, " %")  # empty: the subject's own size
+    position_x = _whole_number("Horizontal position", 0, 100, " %")  # empty: centred
+    position_y = _whole_number("Vertical position", 0, 100, " %")
+    shadow = forms.BooleanField(required=False, label="Shadow")
+    shadow_direction = _whole_number("Shadow direction", 0, 359, " degrees")
+    shadow_distance = _whole_number("Shadow distance", 0, 50, " %")
+    shadow_softness = _whole_number("Shadow softness", 0, 50, " %")
+    shadow_opacity = _whole_number("Shadow opacity", 0, 100, " %")
+
+    SHADOW_DEFAULTS = {"direction": 90, "distance": 2, "softness": 3, "opacity": 50}
 
     def clean(self) -> dict[str, object]:
         data = super().clean()
+        data["canvas"] = data.get("canvas") or "original"
+        if data["canvas"] == "custom" and (
+            data.get("canvas_width") is None or data.get("canvas_height") is None
+        ):
+            raise forms.ValidationError("Give the custom canvas's width and height in pixels.")
+        if (data.get("position_x") is None) != (data.get("position_y") is None):
+            raise forms.ValidationError("Give both positions, horizontal and vertical, or neither.")
+        for name, default in self.SHADOW_DEFAULTS.items():
+            if data.get(f"shadow_{name}") is None:
+                data[f"shadow_{name}"] = default
         data["background"] = data.get("background") or "transparent"
         data["format"] = data.get("format") or "png"
         data["output"] = data.get("output") or "cutout"

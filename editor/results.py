@@ -23,8 +23,11 @@ from bgremover.engine import pipeline
 from bgremover.engine.compose import Background
 from bgremover.engine.edits import Edit, apply_edits, parse_edits
 from bgremover.engine.encode import FORMATS
+from bgremover.engine.layout import Canvas
 from bgremover.engine.preprocess import DecodedImage, decode_image
 from bgremover.engine.products import PRODUCT_FILES, Products
+from bgremover.engine.render_options import parse_canvas
+from bgremover.engine.shadow import Shadow
 from editor.models import Image, Job, JobGone, Result, image_folder
 from editor.presets import PRESETS
 from editor.progress import ProgressReporter, job_state, publish
@@ -146,15 +149,45 @@ class Download:
     filename: str
 
 
-def render_download(image: Image, result: Result, choice: dict[str, Any]) -> Download:
-    """Render the full-resolution file a person asked for, with the engine's own code."""
+def render_options_from_choice(image: Image, choice: dict[str, Any]) -> pipeline.RenderOptions:
+    """A validated RenderForm's cleaned data as the engine's RenderOptions: the one place
+    that turns the editor's fields (background, crop, canvas, scale, position, shadow, output,
+    format) into what the engine renders; the editor's preview (preview.js) reads the same
+    fields the same way."""
     output = choice["output"]
-    options = pipeline.RenderOptions(
+    canvas = Canvas()
+    if choice.get("canvas") == "custom":
+        canvas = Canvas("pixels", choice["canvas_width"], choice["canvas_height"])
+    elif choice.get("canvas") not in (None, "original"):
+        canvas = parse_canvas(choice["canvas"])
+    scale = choice.get("scale")
+    position = None
+    if choice.get("position_x") is not None and choice.get("position_y") is not None:
+        position = (choice["position_x"] / 100, choice["position_y"] / 100)
+    shadow = None
+    if choice.get("shadow") and output == "cutout" and choice["shadow_opacity"] > 0:
+        shadow = Shadow(
+            direction=float(choice["shadow_direction"]),
+            distance=choice["shadow_distance"] / 100,
+            softness=choice["shadow_softness"] / 100,
+            opacity=float(choice["shadow_opacity"]),
+        )
+    return pipeline.RenderOptions(
         background=background_from_choice(image, choice) if output == "cutout" else Background(),
         crop_margin=choice["margin"] / 100 if choice["crop"] else None,
         output=output,
         format="png" if output == "mask" else choice["format"],
+        canvas=canvas,
+        scale=None if scale is None else scale / 100,
+        position=position,
+        shadow=shadow,
     )
+
+
+def render_download(image: Image, result: Result, choice: dict[str, Any]) -> Download:
+    """Render the full-resolution file a person asked for, with the engine's own code."""
+    output = choice["output"]
+    options = render_options_from_choice(image, choice)
     edits = parse_edits(image.edits, image.width, image.height)
     cutout = load_cutout(result, options.background.kind == "blur", edits)
     content = pipeline.render(cutout, options)

@@ -52,11 +52,14 @@ def place(
     if subject is None or x1 <= x0 or y1 <= y0:
         return canvas_colour, canvas_alpha
     fx, fy = (x1 - x0) / width, (y1 - y0) / height
-    # The part of the photo that lands on the canvas, cut to the subject's box.
-    sl = max(subject[0], int(np.floor(-x0 / fx)))
-    st = max(subject[1], int(np.floor(-y0 / fy)))
-    sr = min(subject[2], int(np.ceil((plan.width - x0) / fx)))
-    sb = min(subject[3], int(np.ceil((plan.height - y0) / fy)))
+    # The part of the photo that lands on the canvas, cut to the subject's box (when
+    # shrinking, to the whole rows and columns of the photo instead: a region from its
+    # edges lands on whole pixels, so area averaging keeps the exact scale and place).
+    within = subject if fx >= 1 else (0, 0, width, height)
+    sl = max(within[0], int(np.floor(-x0 / fx)))
+    st = max(within[1], int(np.floor(-y0 / fy)))
+    sr = min(within[2], int(np.ceil((plan.width - x0) / fx)))
+    sb = min(within[3], int(np.ceil((plan.height - y0) / fy)))
     if sr <= sl or sb <= st:
         return canvas_colour, canvas_alpha
     tl, tt = x0 + round(sl * fx), y0 + round(st * fy)
@@ -75,15 +78,33 @@ def place(
             canvas_colour[target] = foreground[region][inner]
         return canvas_colour, canvas_alpha
     size = (tr - tl, tb - tt)
-    shrinking = size[0] < sr - sl
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    scaled_alpha = cv2.resize(alpha[region], size, interpolation=interpolation)
+    if fx < 1:
+        # Shrinking: area averaging (no aliasing); the region's whole-pixel target moves it
+        # by under half a pixel, which the averaging hides.
+        def scaled(pixels: np.ndarray) -> np.ndarray:
+            return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    else:
+        # Enlarging: bilinear at the exact scale and sub-pixel offset of the whole photo (as
+        # the browser draws it), pixel centres mapped as cv2.resize maps them.
+        move = np.float32(
+            [
+                [fx, 0, x0 + sl * fx - tl + 0.5 * fx - 0.5],
+                [0, fy, y0 + st * fy - tt + 0.5 * fy - 0.5],
+            ]
+        )
+
+        def scaled(pixels: np.ndarray) -> np.ndarray:
+            return cv2.warpAffine(
+                pixels, move, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+            )
+
+    scaled_alpha = scaled(alpha[region])
     canvas_alpha[target] = scaled_alpha[inner]
     if canvas_colour is not None and foreground is not None:
         premultiplied = _premultiply(foreground[region], alpha[region])
-        scaled = cv2.resize(premultiplied, size, interpolation=interpolation)
+        colour = scaled(premultiplied)
         del premultiplied
-        canvas_colour[target] = _unpremultiply(scaled[inner], scaled_alpha[inner])
+        canvas_colour[target] = _unpremultiply(colour[inner], scaled_alpha[inner])
     return canvas_colour, canvas_alpha
 
 

@@ -82,7 +82,11 @@ def test_phone_journey_upload_edit_download_and_delete_with_undo(
     for control in [
         *page.locator(".swatch").all(),
         page.locator("#margin-input"),
-        page.locator(".check"),
+        *page.locator(".check").all(),
+        page.locator("#canvas-input"),
+        page.locator("#scale-input"),
+        page.locator("#position-x-input"),
+        page.locator("#shadow-opacity-input"),
         download_button,
         page.locator("#background-button"),
         page.locator("#format-input"),

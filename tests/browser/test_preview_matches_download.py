@@ -1,5 +1,6 @@
 """What you see is what you download: the editor's preview canvas against the file the
-server renders, for every background kind, blur strengths, crop margins and the alpha mask.
+server renders, for every background kind, blur strengths, crop margins and the alpha mask,
+and for the canvas, the subject's size and place, and the shadow.
 
 The preview composites in the browser (editor/static/editor/preview.js, blur.js) and the
 download is rendered by the engine (bgremover/engine/compose.py); both are compared at the
@@ -137,4 +138,111 @@ def test_the_preview_matches_the_download_for_every_choice(
         if "cropped" in label:
             # Same crop box: the preview is the download's shape (the preview is full size).
             assert abs(preview.width / preview.height - downloaded.width / downloaded.height) < 0.02
+    assert failures == []
+
+
+def canvas(
+    value: str, width: int | None = None, height: int | None = None
+) -> Callable[[Page], None]:
+    def act(page: Page) -> None:
+        page.select_option("#canvas-input", value)
+        if width is not None and height is not None:
+            page.fill("#canvas-width-input", str(width))
+            page.fill("#canvas-height-input", str(height))
+
+    return act
+
+
+def scale(percent: int | None) -> Callable[[Page], None]:
+    def act(page: Page) -> None:
+        page.locator("#scale-check").set_checked(percent is not None)
+        if percent is not None:
+            page.fill("#scale-input", str(percent))
+
+    return act
+
+
+def position(x: int | None, y: int | None = None) -> Callable[[Page], None]:
+    def act(page: Page) -> None:
+        page.locator("#position-check").set_checked(x is not None)
+        if x is not None:
+            page.fill("#position-x-input", str(x))
+            page.fill("#position-y-input", str(y))
+
+    return act
+
+
+def shadow(
+    on: bool = True, direction: int = 90, distance: int = 2, softness: int = 3, opacity: int = 50
+) -> Callable[[Page], None]:
+    def act(page: Page) -> None:
+        page.locator("#shadow-input").set_checked(on)
+        if on:
+            for name, value in (
+                ("direction", direction),
+                ("distance", distance),
+                ("softness", softness),
+                ("opacity", opacity),
+            ):
+                page.fill(f"#shadow-{name}-input", str(value))
+
+    return act
+
+
+def both(*acts: Callable[[Page], None]) -> Callable[[Page], None]:
+    def act(page: Page) -> None:
+        for each in acts:
+            each(page)
+
+    return act
+
+
+def test_the_preview_matches_the_download_with_canvas_and_shadow(
+    page: Page, eval_dir: Path, artifacts: Path
+) -> None:
+    upload_with_picker(page, [photo(eval_dir, DOG)])
+    open_editor(page, f"{DOG}.jpg")
+    steps: list[tuple[str, Callable[[Page], None]]] = [
+        ("square", canvas("square")),
+        ("square, 80 %", scale(80)),
+        ("square, 80 %, coral", choose("Coral")),
+        ("4:5, 50 %, bottom left", both(canvas("4:5"), scale(50), position(0, 100))),
+        ("16:9, 90 %, at 30 % 60 %, transparent", both(
+            canvas("16:9"), scale(90), position(30, 60), choose("Transparent")
+        )),
+        ("original size, placed right", both(canvas("original"), scale(None), position(100, 0))),
+        ("custom 500x300, sea", both(
+            canvas("custom", 500, 300), position(None), choose("Calm sea")
+        )),
+        ("square, blur 50", both(canvas("square"), scale(None), blur(50))),
+        ("square, 70 %, blur 50", scale(70)),
+        ("shadow over sky blue", both(choose("Sky blue"), shadow())),
+        ("strong shadow to the right", shadow(direction=0, distance=10, softness=5, opacity=80)),
+        ("shadow over transparent", both(choose("Transparent"), shadow(direction=45, distance=6))),
+        ("hard shadow, coral, cropped", both(
+            choose("Coral"), shadow(softness=0, distance=5), crop(10)
+        )),
+        ("shadow off", shadow(on=False)),
+        ("alpha mask on a 4:5 canvas", both(crop(None), canvas("4:5"), output("mask"))),
+    ]  # fmt: skip
+    failures = []
+    for label, act in steps:
+        act(page)
+        preview = preview_image(page)
+        downloaded = download(page)
+        mean, p99 = difference(preview, downloaded)
+        print(
+            f"{label}: preview {preview.size}, download {downloaded.size}, "
+            f"mean {mean:.2f}, p99 {p99:.1f}"
+        )
+        if "shadow" in label or "16:9" in label:
+            slug = label.replace(" ", "-").replace(",", "").replace("%", "pc")
+            preview.save(artifacts / f"wysiwyg-layout-{slug}-preview.png")
+            downloaded.save(artifacts / f"wysiwyg-layout-{slug}-download.png")
+        # Same canvas: the preview has the download's shape.
+        assert abs(preview.width / preview.height - downloaded.width / downloaded.height) < 0.02, (
+            label
+        )
+        if mean > MEAN_TOLERANCE or p99 > P99_TOLERANCE:
+            failures.append(f"{label}: mean {mean:.2f}, p99 {p99:.1f}")
     assert failures == []

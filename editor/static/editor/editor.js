@@ -8,6 +8,7 @@ import { deleteWithUndo } from "../js/undo.js";
 import { setupCompare } from "./compare.js";
 import { setupDownload } from "./download.js";
 import { setupJobFollowing } from "./follow.js";
+import { setupLayoutControls } from "./layout_controls.js";
 import { createPreview, loadImage } from "./preview.js";
 import { setupRefine } from "./refine.js";
 import { applySavedSettings } from "./saved_settings.js";
@@ -96,6 +97,7 @@ async function setupEditing(result) {
     marginInput.disabled = !cropInput.checked;
     preview.output = form.elements.output.value;
     preview.background.strength = Number(blurInput.value);
+    Object.assign(preview, readLayout());
     updateFormats();
     updateHint();
   }
@@ -107,6 +109,7 @@ async function setupEditing(result) {
     cancelAnimationFrame(frame);
     frame = requestAnimationFrame(() => preview.redraw());
   }
+  const readLayout = setupLayoutControls(form, redrawSoon);
 
   async function applyChoice(value) {
     const [kind, detail] = value.split(/:(.*)/s);

@@ -179,7 +179,8 @@ export function setupRefine({ preview, compareControl, state, url, onChange }) {
 
   function overlayPoint([x, y]) {
     const [left, top] = preview.fullBox();
-    return [(x - left) * preview.scale, (y - top) * preview.scale];
+    const scale = preview.canvasScale(); // the canvas may scale the photo (preview.plan)
+    return [(x - left) * scale, (y - top) * scale];
   }
 
   function tracePath(ctx, points, toCanvas) {
@@ -198,14 +199,14 @@ export function setupRefine({ preview, compareControl, state, url, onChange }) {
     for (const mark of [waiting, stroke]) {
       if (!mark || !SMART.has(mark.tool)) continue;
       ctx.strokeStyle = MARK_COLOURS[mark.tool];
-      ctx.lineWidth = 2 * mark.radius * preview.scale;
+      ctx.lineWidth = 2 * mark.radius * preview.canvasScale();
       tracePath(ctx, mark.points, overlayPoint);
       ctx.stroke();
     }
     if (hover && tool !== "compare") {
       const [x, y] = overlayPoint(hover);
       ctx.beginPath();
-      ctx.arc(x, y, fullRadius() * preview.scale, 0, 2 * Math.PI);
+      ctx.arc(x, y, fullRadius() * preview.canvasScale(), 0, 2 * Math.PI);
       ctx.lineWidth = Math.max(1, overlay.width / preview.after.getBoundingClientRect().width);
       ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
       ctx.stroke();
