@@ -210,3 +210,6 @@ def test_settings_chosen_at_upload_reach_the_editor_and_the_zip(page: Page, eval
     assert archive.namelist() == [f"{DOG}-color.png"]
     blue = corner(archive.read(f"{DOG}-color.png"))
     assert blue[2] > 230 and blue[0] < 30 and blue[1] < 30, blue
+    # With its last image deleted, the gallery offers no ZIP.
+    page.get_by_role("button", name=f"Delete {DOG}.jpg").click()
+    expect(page.locator("#batch-panel")).to_be_hidden()

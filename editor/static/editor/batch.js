@@ -75,11 +75,14 @@ function setupBatch() {
   const max = Number(form.dataset.max);
   let controller = null;
 
-  const inputs = () =>
-    [...grid.querySelectorAll(".select-input")].filter((input) => !input.closest(".gallery-card").hidden);
+  const panel = document.getElementById("batch-panel");
+  const cards = () => (grid.isConnected ? [...grid.querySelectorAll(".gallery-card")].filter((card) => !card.hidden) : []);
+  const inputs = () => cards().flatMap((card) => [...card.querySelectorAll(".select-input")]);
   const selected = () => inputs().filter((input) => input.checked);
 
   function update() {
+    const empty = cards().length === 0; // every image deleted: nothing to put in a ZIP
+    if (panel.hidden !== empty) panel.hidden = empty;
     const n = selected().length;
     count.textContent = `${n} selected`;
     download.disabled = controller !== null || n === 0 || n > max;
@@ -97,8 +100,10 @@ function setupBatch() {
   grid.addEventListener("change", (event) => {
     if (event.target.classList.contains("select-input")) update();
   });
-  // Cards deleted or hidden (undo) change what is selected.
+  // Cards deleted or hidden (undo), or the whole list gone, change what is selected. (Not
+  // the panel's own changes: update() writes there.)
   new MutationObserver(update).observe(grid, { childList: true, subtree: true, attributeFilter: ["hidden"] });
+  new MutationObserver(update).observe(grid.parentElement, { childList: true });
   cancel.addEventListener("click", () => controller?.abort());
 
   function finish(message) {
