@@ -175,9 +175,12 @@ def solve_working_size(
             # The solver did not converge: the band keeps the network's map rather than the
             # whole cut-out failing.
             alpha[unknown] = small_prob[unknown]
-    foreground, background = estimate_foreground_ml(
-        image, alpha, n_big_iterations=1, return_background=True
-    )
+    if unknown.size > 1:
+        foreground, background = estimate_foreground_ml(
+            image, alpha, n_big_iterations=1, return_background=True
+        )
+    else:  # pymatting's multilevel method divides by zero on a single pixel
+        foreground, background = image.copy(), image.copy()
     separation = np.linalg.norm(foreground - background, axis=2)
     return WorkingMatte(
         alpha.astype(np.float32), foreground.astype(np.float32), separation.astype(np.float32)

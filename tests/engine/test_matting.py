@@ -164,3 +164,12 @@ def test_holes_the_map_is_sure_of_are_kept():
     photo, prob, _ = _disc_with_hole(1.0)
     trimap = matting.make_trimap(prob, 4)
     np.testing.assert_array_equal(matting.mark_colour_holes(trimap, photo, prob, 3), trimap)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 4), (3, 1)])
+def test_a_photo_of_one_pixel_or_one_line_is_matted(shape: tuple[int, int]):
+    # A 1×1 photo once divided by zero in pymatting's multilevel foreground estimate (found
+    # by schemathesis: a 1×1 PNG with a 1×1 hints_file answered 500).
+    rgb = np.full((*shape, 3), 200, np.uint8)
+    matte = matting.estimate_matte(rgb, np.full(shape, 0.6, np.float32))
+    assert matte.alpha.shape == shape and matte.foreground.shape == (*shape, 3)
