@@ -56,3 +56,12 @@ class ApiError(Exception):
 
 def bad_request(title: str, code: str = "invalid_parameters") -> ApiError:
     return ApiError(HTTPStatus.BAD_REQUEST, title, code)
+
+
+# Seconds a client is asked to wait when the server is busy (editor.quotas waits as long).
+BUSY_RETRY_AFTER_S = 30
+BUSY = "The server is busy with other images right now. Please try again shortly."
+
+
+def busy(title: str = BUSY) -> ApiError:
+    return ApiError(HTTPStatus.SERVICE_UNAVAILABLE, title, "server_busy", BUSY_RETRY_AFTER_S)

@@ -9,11 +9,15 @@ from base64 import b64decode
 from http import HTTPStatus
 
 from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 
-from api.errors import ApiError, bad_request
+from api.errors import ApiError, bad_request, busy
 from api.outbound import FetchError, fetch, policy_from_settings
-from editor.forms import human_bytes
+from editor.forms import ImageUploadForm, human_bytes
+from editor.heavy import ServerBusy, heavy_operation
+
+# An ImageUploadForm refusal's status → remove.bg-style error code.
+REJECTION_CODES = {413: "file_too_large", 415: "invalid_file_type"}
 
 URLS_OFF = (
     "Fetching images from URLs is turned off on this server: send the image as image_file "
@@ -83,3 +87,22 @@ def picture(
     url = fields[field]
     name = url.rsplit("/", 1)[-1].split("?", 1)[0] or prefix
     return name[:200], fetch_url(field, url)
+
+
+def check_picture(upload: UploadedFile | tuple[str, bytes], label: str = "") -> ImageUploadForm:
+    """A picture checked as the browser's upload checks it (a bounded decode, in a
+    heavy-operation slot); raises 400/413/415, the message led by ``label`` when given."""
+    if isinstance(upload, tuple):
+        upload = SimpleUploadedFile(*upload)
+    form = ImageUploadForm(files={"file": upload})
+    try:
+        with heavy_operation(settings.HEAVY_WAIT_S):
+            valid = form.is_valid()
+    except ServerBusy:
+        raise busy() from None
+    if not valid:
+        rejection = form.first_error()
+        message = f"{label}: {rejection.message}" if label else rejection.message
+        code = REJECTION_CODES.get(rejection.status, "invalid_image")
+        raise ApiError(rejection.status, message, code)
+    return form

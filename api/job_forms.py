@@ -13,22 +13,19 @@ from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from django.http import HttpRequest
 
 from api.errors import ApiError, bad_request
-from api.images import decode_b64, fetch_url
+from api.images import check_picture, decode_b64, fetch_url
 from api.options import FIELDS, SHADOW_FIELDS, RemoveBgForm
 from api.outbound import FetchError
 from api.request_data import RequestData
 from api.webhooks import check_webhook_url, webhook_policy_from_settings
 from editor.forms import ImageUploadForm, display_name, human_bytes
-from editor.heavy import ServerBusy, heavy_operation
 from editor.models import Job
-from editor.quotas import RETRY_AFTER_S
 
 SOURCE_FIELDS = ("image_file", "image_file_b64", "image_url")
 NO_IMAGE = (
     "No image: send image_file (multipart/form-data, repeat it for several images), "
     "image_file_b64 or image_url."
 )
-BUSY = "The server is busy with other images right now. Please try again shortly."
 
 
 def _first_error(form: forms.Form) -> str:
@@ -157,19 +154,7 @@ def check_images(found: list[Source]) -> list[CheckedImage]:
     for index, source in enumerate(found):
         label = _label(index, len(found), source.field)
         upload = _read(source, label)
-        form = ImageUploadForm(files={"file": upload})
-        try:
-            with heavy_operation(settings.HEAVY_WAIT_S):
-                valid = form.is_valid()
-        except ServerBusy:
-            raise ApiError(
-                HTTPStatus.SERVICE_UNAVAILABLE, BUSY, "server_busy", RETRY_AFTER_S
-            ) from None
-        if not valid:
-            rejection = form.first_error()
-            code = {413: "file_too_large", 415: "invalid_file_type"}.get(rejection.status)
-            message = rejection.message if len(found) == 1 else f"{label}: {rejection.message}"
-            raise ApiError(rejection.status, message, code or "invalid_image")
+        form = check_picture(upload, label if len(found) > 1 else "")
         # Held until stored: all of them together stay within one upload's size.
         total += len(form.payload)
         if total > limit:

@@ -154,21 +154,19 @@ class ApiKey(models.Model):
             return None
         return max(Decimal(0), self.monthly_quota - self.usage().credits)
 
-    def charge(self, credits: Decimal) -> None:
-        """Count one image costing ``credits`` against this month."""
+    def charge(self, credits: Decimal, images: int = 1) -> None:
+        """Count ``credits`` (and ``images`` more images: 0 for a top-up of an image already
+        counted) against this month."""
         month = month_start()
+        added = {"credits": F("credits") + credits, "images": F("images") + images}
         with transaction.atomic():
-            updated = ApiUsage.objects.filter(key=self, month=month).update(
-                credits=F("credits") + credits, images=F("images") + 1
-            )
+            updated = ApiUsage.objects.filter(key=self, month=month).update(**added)
             if not updated:
                 usage, created = ApiUsage.objects.get_or_create(
-                    key=self, month=month, defaults={"credits": credits, "images": 1}
+                    key=self, month=month, defaults={"credits": credits, "images": images}
                 )
                 if not created:
-                    ApiUsage.objects.filter(pk=usage.pk).update(
-                        credits=F("credits") + credits, images=F("images") + 1
-                    )
+                    ApiUsage.objects.filter(pk=usage.pk).update(**added)
 
 
 class ApiUsage(models.Model):
@@ -225,17 +223,17 @@ class ApiJob(models.Model):
     def __str__(self) -> str:
         return f"API job {self.pk} of {self.key_id}"
 
-    def charge_once(self, credits: Decimal) -> bool:
-        """Charge the key ``credits`` for this job's result unless it was charged already
-        (concurrent downloads included: one conditional UPDATE decides). True when this call
-        charged."""
-        now = timezone.now()
+    def charge_up_to(self, credits: Decimal) -> Decimal:
+        """Charge the key so that this job has cost ``credits`` in all (a job costs what its
+        largest download costs: a preview, then the full size, pays the difference); returns
+        what this call charged. The row is locked, so concurrent downloads charge once."""
         with transaction.atomic():
-            won = ApiJob.objects.filter(pk=self.pk, charged_at__isnull=True).update(
-                charged_at=now, credits_charged=credits
-            )
-            if won:
-                self.key.charge(credits)
-        if won:
-            self.charged_at, self.credits_charged = now, credits
-        return bool(won)
+            locked = ApiJob.objects.select_for_update().get(pk=self.pk)
+            before = locked.credits_charged
+            due = credits - (before or Decimal(0))
+            if due > 0:
+                locked.credits_charged, locked.charged_at = credits, timezone.now()
+                locked.save(update_fields=["credits_charged", "charged_at"])
+                self.key.charge(due, images=0 if before is not None else 1)
+        self.credits_charged, self.charged_at = locked.credits_charged, locked.charged_at
+        return max(due, Decimal(0))

@@ -8,40 +8,34 @@ deletes the image again, whatever happened: a synchronous call keeps nothing.
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
 from http import HTTPStatus
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from api.auth import authenticate
-from api.errors import ApiError, bad_request
-from api.images import picture, read_file
+from api.errors import ApiError, bad_request, busy
+from api.images import check_picture, picture, read_file
 from api.limits import RateState, check_quota, rate_state, take
 from api.models import ApiKey, credits_for
 from api.options import RemoveBgForm
-from api.render import CallRender, render_call
+from api.render import CallRender, render_in_slot, rendered_response, wants_json
 from api.waiting import wait_for_job
-from bgremover.engine.errors import EngineError
 from editor.forms import ImageUploadForm
-from editor.heavy import ServerBusy, heavy_operation
 from editor.models import Image, Job
-from editor.quotas import RETRY_AFTER_S, OverQuota, admit_upload
+from editor.quotas import OverQuota, admit_upload
 from editor.results import delete_image
 from editor.tasks import UNEXPECTED_FAILURE, WORKER_DIED
 from editor.uploads import store_upload
 
-# remove.bg's answer for a photo without a subject.
-NO_FOREGROUND = "Could not identify foreground in image."
-BUSY = "The server is busy: the image was not processed in time. Please try again later."
+# The call's own busy answer: its job did not end within API_SYNC_WAIT_S.
+NOT_IN_TIME = "The server is busy: the image was not processed in time. Please try again later."
 
 
 @dataclass
@@ -53,25 +47,6 @@ class Submission:
     rate: RateState
     background: bytes | None
     hints: bytes | None
-
-
-def busy() -> ApiError:
-    return ApiError(HTTPStatus.SERVICE_UNAVAILABLE, BUSY, "server_busy", RETRY_AFTER_S)
-
-
-def check_upload(name: str, content: bytes) -> ImageUploadForm:
-    """The image checked as the browser's upload checks it; raises 400/413/415."""
-    upload = ImageUploadForm(files={"file": SimpleUploadedFile(name, content)})
-    try:
-        with heavy_operation(settings.HEAVY_WAIT_S):
-            valid = upload.is_valid()
-    except ServerBusy:
-        raise busy() from None
-    if not valid:
-        rejection = upload.first_error()
-        code = {413: "file_too_large", 415: "invalid_file_type"}.get(rejection.status)
-        raise ApiError(rejection.status, rejection.message, code or "invalid_image")
-    return upload
 
 
 def admit(key: ApiKey, upload: ImageUploadForm, name: str, matting: str) -> Job:
@@ -98,12 +73,12 @@ def submit(request: HttpRequest) -> Submission:
             "No image given: send image_file, image_file_b64 or image_url.", "missing_source"
         )
     name, content = source
-    upload = check_upload(name, content)
+    upload = check_picture((name, content))
     info = upload.info
     assert info is not None
     background = picture(data.files, data.fields, "bg_image")
     if background is not None:
-        check_upload(background[0], background[1])
+        check_picture(background, "bg_image")
     hints = data.files.get("hints_file")
     hint_bytes = read_file("hints_file", hints) if hints is not None else None
     check_quota(key, credits_for(form.output_pixels(info.width, info.height)))
@@ -135,58 +110,17 @@ def prepare(submission: Submission) -> CallRender:
     return CallRender(result, submission.form, submission.background, submission.hints)
 
 
-def respond(submission: Submission, call: CallRender, wants_json: bool) -> HttpResponse:
-    try:
-        with heavy_operation(settings.HEAVY_WAIT_S):
-            rendered = render_call(call)
-    except ServerBusy:
-        raise busy() from None
-    except EngineError as exc:
-        raise bad_request(str(exc)) from None
-    top, left, width, height = rendered.foreground_box
-    if width == 0 or height == 0:
-        raise ApiError(HTTPStatus.BAD_REQUEST, NO_FOREGROUND, "unknown_foreground")
+def respond(submission: Submission, call: CallRender, as_json: bool) -> HttpResponse:
+    rendered = render_in_slot(call)
     charge = credits_for(rendered.width * rendered.height)
     submission.key.charge(charge)
-    headers = {
-        "X-Type": submission.form.reported_type(),
-        "X-Width": str(rendered.width),
-        "X-Height": str(rendered.height),
-        "X-Foreground-Top": str(top),
-        "X-Foreground-Left": str(left),
-        "X-Foreground-Width": str(width),
-        "X-Foreground-Height": str(height),
-        "X-Credits-Charged": _credits(charge),
-        **rate_state(submission.key).headers(),
-    }
-    if wants_json:
-        data = {
-            "result_b64": base64.b64encode(rendered.content).decode(),
-            "foreground_top": top,
-            "foreground_left": left,
-            "foreground_width": width,
-            "foreground_height": height,
-        }
-        response: HttpResponse = JsonResponse({"data": data})
-    else:
-        response = HttpResponse(rendered.content, content_type=rendered.content_type)
-    for name, value in headers.items():
-        response[name] = value
-    return response
-
-
-def _credits(value: Decimal) -> str:
-    return f"{value.normalize():f}"
+    return rendered_response(rendered, submission.form, submission.key, charge, as_json)
 
 
 def discard(submission: Submission) -> None:
     image = Image.objects.filter(pk=submission.image_id).first()
     if image is not None:
         delete_image(image)
-
-
-def _wants_json(request: HttpRequest) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
 
 
 @csrf_exempt
@@ -202,11 +136,11 @@ async def removebg(request: HttpRequest) -> HttpResponse:
         if finished is None:
             raise ApiError(HTTPStatus.NOT_FOUND, "The image was deleted meanwhile.", "not_found")
         if not finished:
-            raise busy()
+            raise busy(NOT_IN_TIME)
         call = await sync_to_async(prepare)(submission)
         # The render is CPU work without the database: off the request thread.
         return await sync_to_async(respond, thread_sensitive=False)(
-            submission, call, _wants_json(request)
+            submission, call, wants_json(request)
         )
     except ApiError as refused:
         refused.headers = {**submission.rate.headers(), **refused.headers}

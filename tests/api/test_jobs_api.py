@@ -340,7 +340,7 @@ def test_render_options_sent_with_the_submission_are_the_results_defaults(
     unreadable = client.post(
         f"{JOBS}/{job_id}/result", {"bg_image_file": named(b"nope", "sky.png")}, **auth(key)
     )
-    assert refused(unreadable, 415, "invalid_bg_image").startswith("bg_image:")
+    assert refused(unreadable, 415, "invalid_file_type").startswith("bg_image:")
 
 
 def test_image_urls_are_fetched_when_turned_on_and_private_ones_refused(

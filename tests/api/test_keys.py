@@ -12,7 +12,8 @@ from django.core.management import CommandError, call_command
 
 from api.errors import ApiError
 from api.limits import check_quota, rate_state, take
-from api.models import KEY_PREFIX, ApiKey, ApiUsage, credits_for
+from api.models import KEY_PREFIX, ApiJob, ApiKey, ApiUsage, credits_for
+from tests.web.factories import make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +108,15 @@ def test_quota_refuses_an_image_that_would_pass_it() -> None:
         check_quota(key, Decimal(1))
     assert refused.value.status == 402 and "0.25" in refused.value.title
     check_quota(ApiKey.create("unlimited").key, Decimal(1000))
+
+
+def test_a_job_costs_what_its_largest_download_costs() -> None:
+    key = ApiKey.create("jobs").key
+    api_job = ApiJob.objects.create(job=make_job(key.owner), key=key, site_url="http://x")
+    charged = [
+        api_job.charge_up_to(Decimal(amount)) for amount in ("0.25", "0.25", "1", "0.25", "2")
+    ]
+    assert charged == [Decimal("0.25"), 0, Decimal("0.75"), 0, Decimal(1)]
+    usage = key.usage()
+    assert usage.credits == Decimal(2) and usage.images == 1  # one image, topped up
+    assert ApiJob.objects.get(pk=api_job.pk).credits_charged == Decimal(2)
