@@ -209,7 +209,7 @@ class ApiJob(models.Model):
     # defaults of its result downloads, whose own options win (api.job_results).
     render_fields = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    # Set by the first result download, which charges the key once for this job.
+    # What the job was charged so far: its largest result download (charge_up_to).
     charged_at = models.DateTimeField(null=True, blank=True)
     credits_charged = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
 
