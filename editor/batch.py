@@ -204,7 +204,8 @@ class BatchZip:
     async def aparts(self) -> AsyncIterator[bytes]:
         """Every part, each rendered in a worker thread, for an ASGI server: Django would
         read a synchronous iterator whole before sending any of it."""
-        while part := await sync_to_async(self._next_part_in_thread, thread_sensitive=False)():
+        step = sync_to_async(self._next_part_in_thread, thread_sensitive=False)
+        while (part := await step()) is not None:
             yield part
 
     def _next_part_in_thread(self) -> bytes | None:
