@@ -1,7 +1,7 @@
-"""Operating it (editor.operations, editor.operator_actions, editor.admin): /healthz, /readyz
-and each way it fails, /metrics behind its token with values that match the rows, refusal
-counters where requests are turned away, and the operators' admin (in a subprocess with
-ADMIN_ENABLED=1, since INSTALLED_APPS and the URLs are settled at start-up)."""
+"""Operating it (editor.operations, editor.operator_actions, editor.admin, api.admin):
+/healthz, /readyz and each way it fails, /metrics behind its token with values that match the
+rows, refusal counters where requests are turned away, and the operators' admin (in a
+subprocess with ADMIN_ENABLED=1, since INSTALLED_APPS and the URLs are settled at start-up)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from django.test import Client
 from django_tasks_db.models import DBTaskResult
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.models import ApiKey
 from bgremover.engine import weights
 from editor import operations, operator_actions
 from editor.heavy import heavy_operation
@@ -559,7 +561,17 @@ def admin_scenario() -> None:
         "/admin/editor/image/",
         {"action": "purge_images", "_selected_action": [str(doomed.id)], "index": "0"},
     )
+    shop = ApiKey.create("shop", monthly_quota=Decimal(10)).key
+    shop.charge(Decimal("1.25"))
+    keys = client.get("/admin/api/apikey/")
+    revoke = client.post(
+        "/admin/api/apikey/",
+        {"action": "revoke_keys", "_selected_action": [str(shop.pk)], "index": "0"},
+    )
     report = {
+        "keys_listed": keys.status_code == 200 and "shop" in keys.text and "1.25" in keys.text,
+        "key_revoked": revoke.status_code == 302 and ApiKey.objects.get(pk=shop.pk).revoked,
+        "key_add_page": client.get("/admin/api/apikey/add/").status_code,
         "anonymous": anonymous,
         "listing": listing.status_code,
         "listed_failed": str(failed.id) in listing.text,
@@ -641,6 +653,9 @@ def test_the_admin_for_operators(tmp_path: Path) -> None:
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {
+        "keys_listed": True,  # with this month's usage
+        "key_revoked": True,
+        "key_add_page": 403,  # keys are made by `manage.py apikey create`, shown once
         "anonymous": 302,  # to the login page
         "listing": 200,
         "listed_failed": True,
