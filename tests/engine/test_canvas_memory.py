@@ -44,7 +44,7 @@ print((peak_kib() - before) * 1024)
 
 # docs/decisions.md, "Canvas and shadow (issue 14)": measured at 12 MP on a 16:9 canvas
 # (28.4 MP: 2.37× the photo's pixels for this portrait photo) with a scale and a shadow,
-# 9.0 (white) and 9.5 (transparent) bytes a canvas pixel; the bound is per canvas pixel.
+# 9.1 (white) and 8.2 (transparent) bytes a canvas pixel; the bound is per canvas pixel.
 PER_CANVAS_PIXEL = {"#ffffff": 10, "transparent": 11}
 
 
