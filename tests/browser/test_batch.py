@@ -198,16 +198,23 @@ def test_settings_chosen_at_upload_reach_the_editor_and_the_zip(page: Page, eval
     page.get_by_label("Keep these settings").check()
     page.get_by_label("Background", exact=True).select_option("color")
     page.get_by_label("Colour", exact=True).fill("#0000ff")
+    page.get_by_label("Canvas", exact=True).select_option("square")
+    page.get_by_label("Shadow", exact=True).check()
     page.set_input_files("#file-input", [photo(eval_dir, DOG)])
     wait_done(page, f"{DOG}.jpg").get_by_role("link", name="Open editor").click()
     expect(page.locator("#compare")).to_have_attribute("data-ready", "true")
     expect(page.locator("#render-form input[name=background]")).to_have_value("color")
     expect(page.locator("#render-form input[name=color]")).to_have_value("#0000ff")
+    expect(page.locator("#canvas-input")).to_have_value("square")
+    expect(page.locator("#shadow-input")).to_be_checked()
+    expect(page.locator("#shadow-opacity-input")).to_be_enabled()
 
     open_gallery(page, 1)
     page.get_by_role("checkbox", name=f"Select {DOG}.jpg").check()
     archive = download_zip(page)  # "use the settings chosen at upload" is on by default
     assert archive.namelist() == [f"{DOG}-color.png"]
+    square = Image.open(io.BytesIO(archive.read(f"{DOG}-color.png")))
+    assert square.width == square.height == 400  # the 400×330 photo on a square canvas
     blue = corner(archive.read(f"{DOG}-color.png"))
     assert blue[2] > 230 and blue[0] < 30 and blue[1] < 30, blue
     # With its last image deleted, the gallery offers no ZIP.

@@ -312,3 +312,26 @@ def test_the_zip_needs_the_csrf_token(uploaded: Image) -> None:
     token = owner.cookies[settings.CSRF_COOKIE_NAME].value
     allowed = owner.post(ZIP_URL, {"image": [str(uploaded.pk)]}, headers={"X-CSRFToken": token})
     assert read_zip(allowed).namelist() == ["errors.txt"]
+
+
+def test_canvas_and_shadow_fields_apply_in_batch_too(client: Client, processed: Image) -> None:
+    """RenderForm's canvas, subject size and shadow reach every entry: the batch renders
+    through results.render_download like the editor's own download."""
+    archive = read_zip(
+        post_zip(
+            client,
+            [processed],
+            canvas="square",
+            scale="50",
+            shadow="on",
+            background="color",
+            color="#ffffff",
+        )
+    )
+    picture = decode(archive.read("dog photo-color.png"))
+    assert picture.width == picture.height == max(processed.width, processed.height)
+    pixels = np.asarray(picture.convert("RGB")).astype(int)
+    assert (pixels[:4, :4] == 255).all()  # the white canvas around a half-size subject
+    bad = post_zip(client, [processed], canvas="custom")
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "Give the custom canvas's width and height in pixels."
