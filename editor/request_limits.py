@@ -38,6 +38,12 @@ class BodyLimitedWebRequest(http_protocol.WebRequest):
     _received = 0
     _refused = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Twisted would parse each multipart body into memory once more (Daphne never reads
+        # it) and answer a malformed one with a bare 400 before Django could explain it.
+        self._parsePOSTFormSubmission = False
+
     def gotLength(self, length: int | None) -> None:  # noqa: N802 (Twisted's name)
         super().gotLength(length)
         if length is not None and length > max_request_bytes():

@@ -206,6 +206,14 @@ def test_refusals_of_the_body_and_the_key(
         url, {}, {"image_file": ("a.jpg", b"not an image")}, {"X-Api-Key": key}
     )
     assert checked(not_an_image, REMOVEBG, "POST", 415).error_code() == "invalid_file_type"
+    # A multipart body with no part: Twisted used to answer it with a bare 400 before Django.
+    empty = request(
+        f"{api_url}{JOBS}",
+        b"--b--\r\n",
+        {"X-Api-Key": key, "Content-Type": "multipart/form-data; boundary=b"},
+        "POST",
+    )
+    assert checked(empty, JOBS, "POST", 400).error_code() == "missing_image"
     text = request(url, b"hello", {"X-Api-Key": key, "Content-Type": "text/plain"}, "POST")
     assert checked(text, REMOVEBG, "POST", 415).error_code() == "invalid_content_type"
     big = announced_too_large(api_url, key)
