@@ -228,6 +228,7 @@ def test_settings_chosen_at_upload_are_kept_and_used_by_default(
     plain = add_image(client, "plain.jpg", sod_photo(eval_dir, FOX), capture)
     assert blue.render_settings == {"background": "color", "color": "#0000ff", "format": "png"}
     assert plain.render_settings == {}
+    assert client.get("/gallery/").content.decode().count(">Upload settings</span>") == 1
     # The editor starts from them.
     page = client.get(f"/images/{blue.pk}/").content.decode()
     assert "&quot;color&quot;: &quot;#0000ff&quot;" in page or '"color": "#0000ff"' in page
