@@ -34,8 +34,16 @@ def prepare_photos(shared: Path, count: int, folder: Path) -> list[Path]:
     return photos
 
 
-def ours_command(folder: Path, out_dir: Path, weights: Path) -> list[str]:
-    """``manage.py removebg`` on the folder with the command's defaults (jobs, matting auto)."""
+# Ours as rembg p works: one network pass a photo (no mirrored second pass) and no matting;
+# our cut-out still takes its second look and guided edges.
+LIKE_REMBG = ("--matting", "off", "--no-tta")
+
+
+def ours_command(
+    folder: Path, out_dir: Path, weights: Path, extra: tuple[str, ...] = ()
+) -> list[str]:
+    """``manage.py removebg`` on the folder with the command's defaults (jobs, matting auto)
+    and ``extra`` options."""
     return [
         sys.executable,
         str(REPO_ROOT / "manage.py"),
@@ -45,6 +53,7 @@ def ours_command(folder: Path, out_dir: Path, weights: Path) -> list[str]:
         str(out_dir),
         "--model-path",
         str(weights),
+        *extra,
     ]
 
 
@@ -116,4 +125,13 @@ def run(
             count,
         )
         result["ratio"] = result["ours"]["images_per_min"] / result["rembg"]["images_per_min"]
+    log("batch: ours like rembg p (matting off, no mirrored pass)")
+    plain = workdir / "plain_out"
+    result["ours_plain"] = _timed(
+        ours_command(folder, plain, weights, LIKE_REMBG), ours_env, plain, count
+    )
+    if "rembg" in result:
+        result["plain_ratio"] = (
+            result["ours_plain"]["images_per_min"] / result["rembg"]["images_per_min"]
+        )
     return result

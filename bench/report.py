@@ -254,12 +254,15 @@ def format_batch(batch: dict) -> str:
         ]
         for key, label in (
             ("ours", f"ours: manage.py removebg (--jobs {batch['jobs']}, matting auto)"),
+            ("ours_plain", "ours like rembg p: --matting off --no-tta"),
             ("rembg", "rembg 2.0.86: rembg p"),
         )
         if key in batch
     ]
-    ratio = (
-        f"\nours / rembg: {batch['ratio']:.2f}× the images per minute" if "ratio" in batch else ""
+    ratio = "".join(
+        f"\n{label} / rembg: {batch[key]:.2f}× the images per minute"
+        for key, label in (("ratio", "ours"), ("plain_ratio", "ours like rembg p"))
+        if key in batch
     )
     quick = "  [--quick: a few photos; not judged]" if batch["quick"] else ""
     return (
