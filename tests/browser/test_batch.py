@@ -210,7 +210,9 @@ def test_settings_chosen_at_upload_reach_the_editor_and_the_zip(page: Page, eval
     expect(page.locator("#shadow-opacity-input")).to_be_enabled()
 
     open_gallery(page, 1)
+    expect(page.locator(".gallery-card .badge", has_text="Upload settings")).to_be_visible()
     page.get_by_role("checkbox", name=f"Select {DOG}.jpg").check()
+    assert_no_violations(page, "gallery with an image keeping upload settings")
     archive = download_zip(page)  # "use the settings chosen at upload" is on by default
     assert archive.namelist() == [f"{DOG}-color.png"]
     square = Image.open(io.BytesIO(archive.read(f"{DOG}-color.png")))
