@@ -4,7 +4,8 @@ tests/services.py), two Daphne web processes with no in-process workers, and
 
 A job uploaded through one web process is run by a db_worker, and its progress reaches a
 websocket open on the *other* web process: the only way there is the Redis channel layer.
-Twenty jobs uploaded at once are each run exactly once by two workers.
+Twenty jobs uploaded at once are each run exactly once by two workers. The HTTP API works
+the same way across the processes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Browser
 
+from tests.api.conftest import create_key
+from tests.api.http import post_form, request
 from tests.browser.conftest import (
     ARTIFACTS,
     MANAGE,
@@ -300,3 +303,37 @@ def test_a_photo_uploaded_in_the_browser_is_done_by_a_db_worker(
             wait_done(page, f"{FOX}.jpg")
         finally:
             page.context.close()
+
+
+# ---- (e) the HTTP API on the scale-out configuration
+
+
+def test_the_api_is_served_by_any_web_process_and_run_by_db_workers(cluster: Cluster) -> None:
+    """remove.bg's call on A waits for a db_worker (woken through Redis); a job submitted to
+    the jobs API on A is followed and downloaded on B, with a key made on PostgreSQL."""
+    web_a, web_b = cluster.web
+    key = create_key(cluster.env, "scale-out")
+    headers = {"X-Api-Key": key}
+    with db_workers(cluster.env, "api-1"):
+        answer = post_form(
+            f"{web_a}/api/v1.0/removebg",
+            files={"image_file": ("disc.png", small_photo(3))},
+            headers=headers,
+        )
+        assert answer.status == 200, answer.body
+        assert answer.body.startswith(b"\x89PNG") and answer.headers["X-Credits-Charged"]
+        submitted = post_form(
+            f"{web_a}/api/v1/jobs",
+            files={"image_file": ("disc.png", small_photo(4))},
+            headers=headers,
+        )
+        assert submitted.status == 202, submitted.body
+        job_id = submitted.json()["data"][0]["id"]
+        deadline = time.monotonic() + JOB_TIMEOUT_S
+        state = request(f"{web_b}/api/v1/jobs/{job_id}", headers=headers).json()["data"]
+        while not state["finished"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+            state = request(f"{web_b}/api/v1/jobs/{job_id}", headers=headers).json()["data"]
+        assert state["status"] == "done", state
+        result = request(f"{web_b}/api/v1/jobs/{job_id}/result?format=png", headers=headers)
+        assert result.status == 200 and result.body.startswith(b"\x89PNG")
