@@ -236,7 +236,7 @@ def test_the_preview_matches_the_download_with_canvas_and_shadow(
             f"mean {mean:.2f}, p99 {p99:.1f}"
         )
         if "shadow" in label or "16:9" in label:
-            slug = label.replace(" ", "-").replace(",", "").replace("%", "pc")
+            slug = label.replace(" ", "-").replace(",", "").replace("%", "pc").replace(":", "x")
             preview.save(artifacts / f"wysiwyg-layout-{slug}-preview.png")
             downloaded.save(artifacts / f"wysiwyg-layout-{slug}-download.png")
         # Same canvas: the preview has the download's shape.
