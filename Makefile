@@ -74,9 +74,10 @@ loadtest: install services-deps
 	$(VENV)/bin/python -m bench.loadtest $(LOADTEST_ARGS)
 
 # Every test on SQLite (the scale-out tests start their own PostgreSQL and Redis), then the
-# web and jobs suite once more on a throwaway PostgreSQL.
+# web and jobs suite and the API's database tests once more on a throwaway PostgreSQL.
 test: install browser-deps services-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
 	$(PY) tools/with_services.py postgres -- $(VENV)/bin/pytest tests/web
+	$(PY) tools/with_services.py postgres -- $(VENV)/bin/pytest tests/api -m "not browser"
