@@ -200,6 +200,7 @@ def test_settings_chosen_at_upload_reach_the_editor_and_the_zip(page: Page, eval
     page.get_by_label("Colour", exact=True).fill("#0000ff")
     page.get_by_label("Canvas", exact=True).select_option("square")
     page.get_by_label("Shadow", exact=True).check()
+    assert_no_violations(page, "upload page with its batch settings open")
     page.set_input_files("#file-input", [photo(eval_dir, DOG)])
     wait_done(page, f"{DOG}.jpg").get_by_role("link", name="Open editor").click()
     expect(page.locator("#compare")).to_have_attribute("data-ready", "true")
