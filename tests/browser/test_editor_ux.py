@@ -95,6 +95,12 @@ def test_phone_journey_upload_edit_download_and_delete_with_undo(
             continue
         box = control.bounding_box()
         assert box and min(box["width"], box["height"]) >= TOUCH_PX, (control, box)
+    # The custom canvas's size fields, shown only for a custom canvas.
+    page.select_option("#canvas-input", "custom")
+    for control in (page.locator("#canvas-width-input"), page.locator("#canvas-height-input")):
+        box = control.bounding_box()
+        assert box and min(box["width"], box["height"]) >= TOUCH_PX, (control, box)
+    page.select_option("#canvas-input", "original")
 
     # A vertical swipe on the before/after picture scrolls the page, not the divider.
     page.evaluate("window.scrollTo(0, 0)")
