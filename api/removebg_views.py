@@ -29,6 +29,7 @@ from api.render import CallRender, render_in_slot, rendered_response, wants_json
 from api.waiting import wait_for_job
 from editor.forms import ImageUploadForm
 from editor.models import Image, Job
+from editor.off_thread import off_thread
 from editor.quotas import OverQuota, admit_upload
 from editor.results import delete_image
 from editor.tasks import UNEXPECTED_FAILURE, WORKER_DIED
@@ -128,7 +129,7 @@ def discard(submission: Submission) -> None:
 async def removebg(request: HttpRequest) -> HttpResponse:
     try:
         # Off the request thread: fetching an image URL may take seconds.
-        submission = await sync_to_async(submit, thread_sensitive=False)(request)
+        submission = await off_thread(submit)(request)
     except ApiError as refused:
         return refused.response()
     try:
@@ -139,9 +140,7 @@ async def removebg(request: HttpRequest) -> HttpResponse:
             raise busy(NOT_IN_TIME)
         call = await sync_to_async(prepare)(submission)
         # The render is CPU work without the database: off the request thread.
-        return await sync_to_async(respond, thread_sensitive=False)(
-            submission, call, wants_json(request)
-        )
+        return await off_thread(respond)(submission, call, wants_json(request))
     except ApiError as refused:
         refused.headers = {**submission.rate.headers(), **refused.headers}
         return refused.response()

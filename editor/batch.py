@@ -18,15 +18,14 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django import forms
 from django.conf import settings
-from django.db import connections
 
 from bgremover.engine.errors import EngineError
 from editor.forms import RenderForm
 from editor.heavy import ServerBusy, heavy_operation
 from editor.models import Image
+from editor.off_thread import off_thread
 from editor.results import render_download
 from editor.zipstream import ZipStream
 
@@ -204,15 +203,9 @@ class BatchZip:
     async def aparts(self) -> AsyncIterator[bytes]:
         """Every part, each rendered in a worker thread, for an ASGI server: Django would
         read a synchronous iterator whole before sending any of it."""
-        step = sync_to_async(self._next_part_in_thread, thread_sensitive=False)
+        step = off_thread(self.next_part)
         while (part := await step()) is not None:
             yield part
-
-    def _next_part_in_thread(self) -> bytes | None:
-        try:
-            return self.next_part()
-        finally:
-            connections.close_all()  # this worker thread's own connections
 
     def _entry(self, planned: Planned) -> bytes | None:
         image = Image.objects.filter(pk=planned.image_id, owner=self.owner).first()
