@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from api.models import ApiKey
 from editor.models import Image, Job
 from editor.ownership import OWNER_KEY
 from editor.security import no_store_middleware
@@ -77,8 +78,12 @@ def test_ids_are_uuid4_and_urls_take_nothing_else(client: Client, uploaded: Imag
     assert client.get("/jobs/1/status/").status_code == 404
     for pattern in _all_patterns():
         for name, converter in pattern.pattern.converters.items():
-            if name.endswith("_id"):
+            # The API parses its ids itself, so a malformed one gets its 404 in remove.bg's
+            # error shape (tests/api/test_jobs_api.py), not Django's HTML page.
+            if name.endswith("_id") and not _is_api(pattern):
                 assert type(converter).__name__ == "UUIDConverter", pattern.pattern
+    malformed = client.get("/api/v1/jobs/1", HTTP_X_API_KEY=ApiKey.create("ids").text)
+    assert malformed.status_code == 404 and malformed.json()["errors"]
 
 
 # ---- CSRF
@@ -94,9 +99,23 @@ def _all_patterns(patterns: list | None = None) -> list[URLPattern]:
     return found
 
 
-def test_no_view_is_exempt_from_csrf() -> None:
-    exempt = [p.name for p in _all_patterns() if getattr(p.callback, "csrf_exempt", False)]
-    assert exempt == []
+def _is_api(pattern: URLPattern) -> bool:
+    return pattern.callback.__module__.startswith("api.")
+
+
+def test_only_the_key_authenticated_api_is_exempt_from_csrf(
+    client: Client, uploaded: Image
+) -> None:
+    """CSRF protects what a browser's cookies authorise; the API's calls are authorised by
+    a key in a header, which another site cannot make a browser send. A browser's session
+    alone gets nothing there."""
+    exempt = [p for p in _all_patterns() if getattr(p.callback, "csrf_exempt", False)]
+    assert exempt and all(_is_api(p) for p in exempt), [p.name for p in exempt]
+    job = uploaded.latest_job()
+    assert job is not None
+    for path in ("/api/v1.0/removebg", "/api/v1/jobs", f"/api/v1/jobs/{job.id}/result"):
+        answer = client.post(path, {})  # with the uploader's session cookie, without a key
+        assert answer.status_code == 403 and answer.json()["errors"][0]["code"] == "auth_failed"
 
 
 STATE_CHANGING = [
