@@ -26,6 +26,25 @@ def api_url(api_env: dict[str, str]) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def url_api_env(tmp_path_factory: pytest.TempPathFactory, u2netp_weights: Path) -> dict[str, str]:
+    """A second server that fetches image URLs (API_IMAGE_URLS on), with loopback allowed as
+    an operator would allow an internal image host, so tests can serve the images."""
+    env = server_environment(tmp_path_factory.mktemp("api-url-server"), u2netp_weights.parent, 1)
+    return {
+        **env,
+        "API_RATE_LIMIT": "off",
+        "API_IMAGE_URLS": "1",
+        "API_FETCH_ALLOWED_NETWORKS": "127.0.0.1/32",
+    }
+
+
+@pytest.fixture(scope="session")
+def url_api_url(url_api_env: dict[str, str]) -> Iterator[str]:
+    with running_server(url_api_env, "api-url-server.log") as url:
+        yield url
+
+
 def create_key(env: dict[str, str], name: str, *options: str) -> str:
     """A new key, made with ``manage.py apikey create`` as an operator would."""
     done = subprocess.run(
