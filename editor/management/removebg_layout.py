@@ -64,10 +64,29 @@ def add_layout_arguments(parser: ArgumentParser) -> None:
         metavar="PERCENT",
         help="how far it falls, in %% of the subject's longer side (default 2%%)",
     )
+    layout.add_argument(
+        "--roi",
+        metavar="'X1 Y1 X2 Y2'",
+        help="region of interest in px or %% (e.g. '0%% 0%% 50%% 100%%'): the subject is "
+        "only what lies inside it",
+    )
+    layout.add_argument(
+        "--size",
+        metavar="NAME",
+        help="largest output, as remove.bg names it: preview (0.25 MP), medium (1.5 MP), "
+        "hd (4 MP), 4k (10 MP) or full (default: no limit); downscaled to fit",
+    )
+    layout.add_argument(
+        "--hard-edges",
+        action="store_true",
+        help="no semi-transparency: every pixel opaque or transparent but a thin "
+        "anti-aliased outline (remove.bg's semitransparency=false)",
+    )
 
 
 def layout_options(options: dict[str, Any], output: str) -> dict[str, Any]:
-    """RenderOptions' canvas, scale, position and shadow from the command line's strings."""
+    """RenderOptions' canvas, scale, position, shadow, roi, size cap and hard edges from the
+    command line's strings."""
 
     def parsed(name: str, parse: Callable[[str], Any]) -> Any:
         try:
@@ -80,9 +99,15 @@ def layout_options(options: dict[str, Any], output: str) -> dict[str, Any]:
         ("canvas", render_options.parse_canvas),
         ("scale", render_options.parse_scale),
         ("position", render_options.parse_position),
+        ("roi", render_options.parse_roi),
+        ("size", render_options.parse_size),
     ):
         if options[name] is not None:
             layout[name] = parsed(name, parse)
+    if "size" in layout:
+        layout["max_pixels"] = layout.pop("size")
+    if options["hard_edges"]:
+        layout["semitransparency"] = False
     settings = {
         key: options[f"shadow_{key}"]
         for key in ("opacity", "softness", "direction", "distance")

@@ -52,7 +52,8 @@ def test_square_canvas_scale_position_and_shadow(tmp_path, photo, u2netp_weights
         or abs(moved.shape[0] / moved.shape[1] - 1.25) < 0.01
     )
     left, top, w, h = box(moved[..., 3])
-    assert left == 0 and top + h == moved.shape[0]
+    # Area averaging may fade a faint outermost column or row of the subject to nothing.
+    assert left <= 1 and moved.shape[0] - 1 <= top + h <= moved.shape[0]
 
     shaded = run(
         photo, tmp_path / "shaded", u2netp_weights, "--canvas", "square", "--scale", "80%",
@@ -92,6 +93,26 @@ def test_custom_canvas_and_semi_transparent_colour(tmp_path, photo, u2netp_weigh
     assert tuple(out[0, 0]) == (0, 0, 255, 128)
 
 
+def test_size_roi_and_hard_edges(tmp_path, photo, u2netp_weights):
+    whole = run(photo, tmp_path / "whole", u2netp_weights)
+    small = run(photo, tmp_path / "small", u2netp_weights, "--size", "preview", "--format", "png")
+    assert small.shape[0] * small.shape[1] <= whole.shape[0] * whole.shape[1]  # no upscaling
+    left_half = run(photo, tmp_path / "left", u2netp_weights, "--roi", "0% 0% 50% 100%")
+    half = whole.shape[1] // 2
+    assert left_half[:, half + 1 :, 3].max() == 0
+    assert np.array_equal(left_half[:, : half - 1, 3], whole[:, : half - 1, 3])
+    hard = run(photo, tmp_path / "hard", u2netp_weights, "--hard-edges")
+    soft_share = ((whole[..., 3] > 0) & (whole[..., 3] < 255)).mean()
+    hard_share = ((hard[..., 3] > 0) & (hard[..., 3] < 255)).mean()
+    assert hard_share < soft_share
+
+
+def test_size_caps_a_large_canvas(tmp_path, photo, u2netp_weights):
+    out = run(photo, tmp_path / "out", u2netp_weights, "--canvas", "2000x1500", "--size", "preview")
+    assert out.shape[0] * out.shape[1] <= 250_000
+    assert abs(out.shape[1] / out.shape[0] - 4 / 3) < 0.01
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -106,6 +127,9 @@ def test_custom_canvas_and_semi_transparent_colour(tmp_path, photo, u2netp_weigh
         (["--shadow-direction", "north"], "--shadow-direction: .*angle in degrees"),
         (["--shadow-type", "soft"], "--shadow-type: .*none, drop, 3D or car"),
         (["--output", "mask", "--shadow"], "--shadow has no effect with --output mask"),
+        (["--roi", "0 0 10"], "--roi: .*needs 4 values"),
+        (["--roi", "50% 0% 10% 100%"], "--roi: .*x2 must be larger"),
+        (["--size", "huge"], "--size: .*preview, small, regular"),
         (["--background", "notacolour"], "--background: .*existing image file"),
         (["--background", "#ff000080", "--format", "jpeg"], "JPEG cannot store transparency"),
     ],
