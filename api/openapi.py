@@ -144,6 +144,16 @@ def _query(name: str, schema: Schema) -> Schema:
     }
 
 
+# Where a submission's first job leads (each job's own URLs are in its "urls" too).
+JOB_LINKS = {
+    name: {"operationId": operation, "parameters": {"job_id": "$response.body#/data/0/id"}}
+    for name, operation in (
+        ("GetJob", "getJob"),
+        ("GetJobResult", "getJobResult"),
+        ("DeleteJob", "deleteJob"),
+    )
+}
+
 RESULT_QUERY = [_query(name, schema) for name, schema in RENDER_OPTIONS.items()] + [
     _query("bg_image_url", {"type": "string", "description": "A background picture's URL."}),
 ]
@@ -205,11 +215,14 @@ PATHS: dict[str, Schema] = {
                 "JobForm", "JobFields", {"image_file_b64": EXAMPLE_PNG_B64, "size": "preview"}
             ),
             "responses": {
-                "202": _json(
-                    "JobList",
-                    "The jobs, queued. With one image, Location is its URL.",
-                    (*RATE_HEADERS, "Location"),
-                ),
+                "202": {
+                    **_json(
+                        "JobList",
+                        "The jobs, queued. With one image, Location is its URL.",
+                        (*RATE_HEADERS, "Location"),
+                    ),
+                    "links": JOB_LINKS,
+                },
                 **_errors(*SUBMIT_ERRORS),
             },
         },

@@ -23,12 +23,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.openapi import document
+from api.openapi import EXAMPLE_PNG_B64, document
 from tests.api.conftest import create_key
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]  # a live server
 
 MAX_EXAMPLES = 12
+STATEFUL_SCENARIOS = 6
 REQUEST_TIMEOUT_S = 120
 CHECKS = [
     not_a_server_error,
@@ -78,3 +79,41 @@ def test_the_api_answers_as_documented(api_url: str, schemathesis_key: str, labe
     for strategy in operation.get_strategies_from_examples():
         run(strategy, 1)
     run(operation.as_strategy(GenerationMode.POSITIVE), MAX_EXAMPLES)
+
+
+def test_submitted_jobs_followed_through_their_links(api_url: str, schemathesis_key: str) -> None:
+    """The document's links from a submission to its job (status, result, deletion) walked by
+    schemathesis's state machine: a few short scenarios, each answer checked as above."""
+    schema = schemathesis.openapi.from_dict(document())
+    schema.config.update(base_url=api_url, headers={"X-Api-Key": schemathesis_key})
+    seen: list[tuple[str, int]] = []
+
+    class Scenarios(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict:
+            return {"base_url": api_url, "headers": {"X-Api-Key": schemathesis_key}}
+
+        def before_call(self, case: schemathesis.Case) -> None:
+            # Every submission carries the document's example photo, so it is accepted and
+            # its links lead somewhere (random bytes would all be refused as not images).
+            if case.operation.label == "POST /api/v1/jobs":
+                case.media_type = "application/json"
+                case.body = {"image_file_b64": EXAMPLE_PNG_B64, "size": "preview"}
+
+        def after_call(self, response: schemathesis.Response, case: schemathesis.Case) -> None:
+            seen.append((case.operation.label, response.status_code))
+
+        def validate_response(
+            self, response: schemathesis.Response, case: schemathesis.Case, **kwargs: object
+        ) -> None:
+            case.validate_response(response, checks=CHECKS)
+
+    Scenarios.run(
+        settings=settings(
+            BOUNDED, max_examples=STATEFUL_SCENARIOS, stateful_step_count=4, phases=[Phase.generate]
+        )
+    )
+    # A submission was accepted and its job then answered through a link.
+    assert ("POST /api/v1/jobs", 202) in seen, seen
+    assert any(label == "GET /api/v1/jobs/{job_id}" and status == 200 for label, status in seen), (
+        seen
+    )
