@@ -65,3 +65,13 @@ BUSY = "The server is busy with other images right now. Please try again shortly
 
 def busy(title: str = BUSY) -> ApiError:
     return ApiError(HTTPStatus.SERVICE_UNAVAILABLE, title, "server_busy", BUSY_RETRY_AFTER_S)
+
+
+def method_not_allowed(*methods: str) -> ApiError:
+    """405 in remove.bg's shape, with the Allow header RFC 9110 asks for."""
+    return ApiError(
+        HTTPStatus.METHOD_NOT_ALLOWED,
+        f"Use {' or '.join(methods)} here.",
+        "method_not_allowed",
+        headers={"Allow": ", ".join(methods)},
+    )

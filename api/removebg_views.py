@@ -17,10 +17,9 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
 from api.auth import authenticate
-from api.errors import ApiError, bad_request, busy
+from api.errors import ApiError, bad_request, busy, method_not_allowed
 from api.images import check_picture, picture, read_file
 from api.limits import RateState, check_quota, rate_state, take
 from api.models import ApiKey, credits_for
@@ -125,8 +124,9 @@ def discard(submission: Submission) -> None:
 
 
 @csrf_exempt
-@require_POST
 async def removebg(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return method_not_allowed("POST").response()
     try:
         # Off the request thread: fetching an image URL may take seconds.
         submission = await off_thread(submit)(request)
@@ -148,10 +148,12 @@ async def removebg(request: HttpRequest) -> HttpResponse:
         await sync_to_async(discard)(submission)
 
 
-@require_GET
+@csrf_exempt  # key-authenticated and read-only: another method gets 405, not a CSRF page
 def account(request: HttpRequest) -> JsonResponse:
     """remove.bg's account answer: credits left this month (the quota; "total" is what is
     left, as remove.bg reports it), and this server's own figures under "bgremover"."""
+    if request.method not in ("GET", "HEAD"):
+        return method_not_allowed("GET").response()
     try:
         key = authenticate(request)
     except ApiError as refused:

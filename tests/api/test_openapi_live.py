@@ -244,3 +244,17 @@ def test_refusals_of_the_body_and_the_key(
     assert early.status in (409, 429), early.body
     CONTRACT.check(early, RESULT, "GET")
     wait_done(api_url, slow, job["urls"]["self"])
+
+
+def test_other_methods_are_refused_in_remove_bgs_shape(api_url: str, key: str) -> None:
+    for path, method, allowed in (
+        (REMOVEBG, "GET", "POST"),
+        (ACCOUNT, "POST", "GET"),
+        (JOBS, "PUT", "GET, POST"),
+        (f"{JOBS}/{'0' * 8}-0000-0000-0000-{'0' * 12}", "POST", "GET, DELETE"),
+    ):
+        answer = request(f"{api_url}{path}", b"", {"X-Api-Key": key}, method)
+        assert answer.status == 405, (path, method, answer.body[:200])
+        assert answer.headers["Allow"] == allowed
+        CONTRACT.validate(answer.json(), {"$ref": "#/components/schemas/Error"})
+        assert answer.error_code() == "method_not_allowed"
