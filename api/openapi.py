@@ -251,8 +251,9 @@ PATHS: dict[str, Schema] = {
             "operationId": "getJobResult",
             "tags": ["Jobs"],
             "summary": "The finished job's result, rendered with remove.bg's options",
-            "description": "Options in the query string win over those of the submission. The "
-            "first download charges the key; later ones are free.",
+            "description": "Options in the query string win over those of the submission. A "
+            "job costs what its largest download costs: the first download charges for its "
+            "size, a later larger one the difference, others nothing.",
             "parameters": RESULT_QUERY,
             "responses": {
                 "200": _image_answer("The result."),

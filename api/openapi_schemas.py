@@ -418,7 +418,9 @@ HEADERS: dict[str, Schema] = {
     "X-Foreground-Width": _header("The subject's box: width.", INTEGER, True),
     "X-Foreground-Height": _header("The subject's box: height.", INTEGER, True),
     "X-Credits-Charged": _header(
-        "Credits this call cost (0 for a job's later downloads).", CREDITS, True
+        "Credits this call charged (a job's later download: what a larger size adds, else 0).",
+        CREDITS,
+        True,
     ),
     "X-RateLimit-Limit": _header(
         "Images the key may process in the window (absent: no limit).", INTEGER

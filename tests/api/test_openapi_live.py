@@ -126,7 +126,7 @@ def test_a_job_from_submission_to_deletion(api_url: str, key: str, photo: bytes)
         "POST",
         200,
     )
-    assert as_json.headers["X-Credits-Charged"] == "0"  # charged once, by the first download
+    assert as_json.headers["X-Credits-Charged"] == "0"  # the same size again costs nothing
     deleted = checked(
         request(job["urls"]["self"], headers=auth, method="DELETE"), JOB, "DELETE", 204
     )
