@@ -50,6 +50,14 @@ answers 202 at once, and tells when each is done: poll the job, listen on its we
 **Errors** are JSON in remove.bg's shape: `{"errors": [{"title": ..., "code": ...}]}`.
 """
 
+JOBS_DESCRIPTION = """\
+Submit images, follow them, fetch their results. Each job's `urls.socket` is its progress
+websocket (`wss://HOST/ws/api/jobs/ID/`): open it with the key in the handshake's `X-Api-Key`
+header (never in the URL). It sends the job as `GET /api/v1/jobs/{job_id}` shows it, once at
+once and on every change, and closes with 1000 after the final state; 1008 when the key is
+unknown, revoked or not the job's; 1013 when the key or address has too many sockets open.
+"""
+
 ERRORS = {
     HTTPStatus.BAD_REQUEST: "A parameter or the image is not valid (the title says which).",
     HTTPStatus.PAYMENT_REQUIRED: "The key's monthly quota of credits does not cover it.",
@@ -336,7 +344,7 @@ def _document() -> dict[str, Any]:
         "security": [{"ApiKey": []}, {"Bearer": []}],
         "tags": [
             {"name": "remove.bg", "description": "remove.bg's synchronous call and account."},
-            {"name": "Jobs", "description": "Submit images, follow them, fetch their results."},
+            {"name": "Jobs", "description": JOBS_DESCRIPTION},
             {"name": "Document", "description": "This description of the API."},
         ],
         "paths": PATHS,

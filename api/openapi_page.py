@@ -86,6 +86,13 @@ class Operation:
 
 
 @dataclass
+class Tag:
+    name: str
+    description: list[list[Part]]
+    operations: list[Operation]
+
+
+@dataclass
 class SchemaSection:
     name: str
     anchor: str
@@ -97,7 +104,7 @@ class Page:
     title: str
     version: str
     description: list[list[Part]]
-    tags: list[tuple[str, list[Operation]]]
+    tags: list[Tag]
     webhooks: list[Operation]
     schemas: list[SchemaSection]
     security: list[Row]
@@ -240,6 +247,7 @@ def page() -> Page:
     doc = document()
     resolver = _Resolver(doc)
     by_tag: dict[str, list[Operation]] = {tag["name"]: [] for tag in doc.get("tags", [])}
+    described = {tag["name"]: tag.get("description", "") for tag in doc.get("tags", [])}
     for path, item in doc["paths"].items():
         for method in METHODS:
             if method in item:
@@ -267,7 +275,10 @@ def page() -> Page:
         title=doc["info"]["title"],
         version=doc["info"]["version"],
         description=paragraphs(doc["info"].get("description", "")),
-        tags=list(by_tag.items()),
+        tags=[
+            Tag(name, paragraphs(described.get(name, "")), operations)
+            for name, operations in by_tag.items()
+        ],
         webhooks=webhooks,
         schemas=[
             SchemaSection(name, f"schema-{name}", resolver.rows(schemas[name]))
