@@ -90,7 +90,11 @@ def test_submitted_jobs_followed_through_their_links(api_url: str, schemathesis_
 
     class Scenarios(schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: schemathesis.Case) -> dict:
-            return {"base_url": api_url, "headers": {"X-Api-Key": schemathesis_key}}
+            return {
+                "base_url": api_url,
+                "headers": {"X-Api-Key": schemathesis_key},
+                "timeout": REQUEST_TIMEOUT_S,
+            }
 
         def before_call(self, case: schemathesis.Case) -> None:
             # Every submission carries the document's example photo, so it is accepted and
