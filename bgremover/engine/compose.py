@@ -25,6 +25,7 @@ import numpy as np
 
 from bgremover.engine.colors import CSS_COLORS, parse_color
 from bgremover.engine.errors import EngineError, OptionsError
+from bgremover.engine.layout import Box, alpha_box, grown_box
 
 # Gaussian sigma at blur strength 100, as a fraction of the photo's longer side; strength
 # scales it linearly (strength 50 on a 4000 px photo: sigma 80 px).
@@ -42,8 +43,6 @@ _CHUNK_PIXELS = 1 << 20
 # Without "#", only these look like a colour rather than a file name.
 _HEX_COLOR = re.compile(r"#?(?:[0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})", re.IGNORECASE)
 _BLUR = re.compile(r"blur(?::(.*))?", re.IGNORECASE)
-
-Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -331,24 +330,5 @@ def subject_box(alpha: np.ndarray, margin: float) -> Box:
     if not isinstance(margin, numbers.Real) or not 0 <= margin < math.inf:
         raise OptionsError(f"crop margin must be zero or more, got {margin!r}")
     height, width = alpha.shape
-    rows = np.flatnonzero(alpha.any(axis=1))
-    if rows.size == 0:
-        return (0, 0, width, height)
-    cols = np.flatnonzero(alpha.any(axis=0))
-    left, top, right, bottom = int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
-    grow = round(margin * max(right - left, bottom - top))
-    return (
-        max(0, left - grow),
-        max(0, top - grow),
-        min(width, right + grow),
-        min(height, bottom + grow),
-    )
-
-
-def crop(pixels: np.ndarray, box: Box) -> np.ndarray:
-    """``pixels`` (H×W or H×W×C) cut to ``box`` = (left, top, right, bottom), as a view."""
-    left, top, right, bottom = box
-    height, width = pixels.shape[:2]
-    if not (0 <= left < right <= width and 0 <= top < bottom <= height):
-        raise OptionsError(f"crop box {box} does not fit inside a {width}×{height} image")
-    return pixels[top:bottom, left:right]
+    box = alpha_box(alpha)
+    return (0, 0, width, height) if box is None else grown_box(box, margin, width, height)

@@ -9,7 +9,6 @@ from bgremover.engine.compose import (
     blur_sigma,
     compose,
     cover_fit,
-    crop,
     parse_background,
     subject_box,
 )
@@ -277,7 +276,7 @@ def test_wrong_shapes_and_dtypes_are_options_errors(foreground, alpha, message):
         compose(foreground, alpha, Background(kind="color"))
 
 
-# --- subject box and crop --------------------------------------------------------------
+# --- subject box --------------------------------------------------------------
 
 
 def test_subject_box_is_the_exclusive_bounds_of_visible_pixels():
@@ -306,18 +305,6 @@ def test_subject_box_of_an_empty_alpha_is_the_whole_image():
 def test_subject_box_rejects_a_bad_margin(margin):
     with pytest.raises(OptionsError, match="margin"):
         subject_box(np.ones((4, 4), np.uint8), margin)
-
-
-def test_crop_cuts_rgba_and_masks_to_the_box():
-    rgba = np.arange(10 * 12 * 4, dtype=np.uint32).reshape(10, 12, 4).astype(np.uint8)
-    assert np.array_equal(crop(rgba, (2, 3, 7, 9)), rgba[3:9, 2:7])
-    assert crop(rgba[..., 3], (0, 0, 12, 10)).shape == (10, 12)
-
-
-@pytest.mark.parametrize("box", [(0, 0, 13, 10), (5, 0, 5, 10), (-1, 0, 4, 4), (0, 4, 4, 2)])
-def test_crop_rejects_a_box_outside_the_image(box):
-    with pytest.raises(OptionsError, match="does not fit"):
-        crop(np.zeros((10, 12), np.uint8), box)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 5), (2, 2), (3, 1), (40, 30)])
