@@ -9,19 +9,16 @@ after it succeeds (concurrent calls of one key may together pass it by their own
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 from http import HTTPStatus
 
 from django.conf import settings
-from django.core.cache import cache
 
 from api.errors import ApiError
 from api.models import ApiKey
 from editor.progress import describe_duration
-from editor.ratelimit import Rate, parse_rate
+from editor.ratelimit import Rate, count_in_window, parse_rate, peek_window
 
 
 @dataclass(frozen=True)
@@ -48,9 +45,8 @@ def key_rate(key: ApiKey) -> Rate | None:
     return parse_rate(settings.API_RATE_LIMIT, "API_RATE_LIMIT")
 
 
-def _window(key: ApiKey, rate: Rate) -> tuple[str, int]:
-    window = int(time.time() // rate.period_s)
-    return f"ratelimit:api:{key.pk}:{window}", (window + 1) * rate.period_s
+def _counter(key: ApiKey) -> str:
+    return f"api:{key.pk}"
 
 
 def rate_state(key: ApiKey) -> RateState:
@@ -58,9 +54,8 @@ def rate_state(key: ApiKey) -> RateState:
     rate = key_rate(key)
     if rate is None:
         return RateState(None, None, None)
-    name, reset = _window(key, rate)
-    used = cache.get(name, 0)
-    return RateState(rate.count, max(0, rate.count - used), reset)
+    window = peek_window(_counter(key), rate)
+    return RateState(rate.count, max(0, rate.count - window.used), window.ends_at)
 
 
 def take(key: ApiKey, images: int = 1) -> RateState:
@@ -69,16 +64,10 @@ def take(key: ApiKey, images: int = 1) -> RateState:
     rate = key_rate(key)
     if rate is None:
         return RateState(None, None, None)
-    name, reset = _window(key, rate)
-    cache.add(name, 0, timeout=rate.period_s + 1)
-    try:
-        used = cache.incr(name, images)
-    except ValueError:  # the window's counter expired between add and incr
-        cache.set(name, images, timeout=rate.period_s + 1)
-        used = images
-    state = RateState(rate.count, max(0, rate.count - used), reset)
-    if used > rate.count:
-        wait = max(1, math.ceil(reset - time.time()))
+    window = count_in_window(_counter(key), rate, images)
+    state = RateState(rate.count, max(0, rate.count - window.used), window.ends_at)
+    if window.used > rate.count:
+        wait = window.wait_s()
         raise ApiError(
             HTTPStatus.TOO_MANY_REQUESTS,
             f"Rate limit exceeded: this key may process {rate}. "

@@ -92,6 +92,41 @@ def configured_rate(bucket: str, per: str = OWNER) -> Rate | None:
     return parse_rate(getattr(settings, setting), setting)
 
 
+@dataclass(frozen=True)
+class Window:
+    """One counter's current window: what it has counted and when (Unix time) it ends."""
+
+    used: int
+    ends_at: int
+
+    def wait_s(self) -> int:
+        return max(1, math.ceil(self.ends_at - time.time()))
+
+
+def _window(counter: str, rate: Rate) -> tuple[str, int]:
+    window = int(time.time() // rate.period_s)
+    return f"ratelimit:{counter}:{window}", (window + 1) * rate.period_s
+
+
+def count_in_window(counter: str, rate: Rate, units: int = 1) -> Window:
+    """Count ``units`` on ``counter`` in ``rate``'s current window (shared by every process
+    that shares the cache)."""
+    name, ends_at = _window(counter, rate)
+    cache.add(name, 0, timeout=rate.period_s + 1)
+    try:
+        used = cache.incr(name, units)
+    except ValueError:  # the window's counter expired between add and incr
+        cache.set(name, units, timeout=rate.period_s + 1)
+        used = units
+    return Window(used, ends_at)
+
+
+def peek_window(counter: str, rate: Rate) -> Window:
+    """``counter``'s current window, counting nothing."""
+    name, ends_at = _window(counter, rate)
+    return Window(cache.get(name, 0), ends_at)
+
+
 def retry_after(who: str, bucket: str, per: str = OWNER, units: int = 1) -> int | None:
     """Count ``units`` requests of ``who`` (an owner id, or with ``per=ADDRESS`` a client
     address) against ``bucket`` (a ZIP of 12 images is 12 downloads); None while within the
@@ -99,18 +134,8 @@ def retry_after(who: str, bucket: str, per: str = OWNER, units: int = 1) -> int 
     rate = configured_rate(bucket, per)
     if rate is None:
         return None
-    now = time.time()
-    window = int(now // rate.period_s)
-    key = f"ratelimit:{bucket}:{per}:{who}:{window}"
-    cache.add(key, 0, timeout=rate.period_s + 1)
-    try:
-        count = cache.incr(key, units)
-    except ValueError:  # the window's counter expired between add and incr
-        cache.set(key, units, timeout=rate.period_s + 1)
-        count = units
-    if count <= rate.count:
-        return None
-    return max(1, math.ceil((window + 1) * rate.period_s - now))
+    window = count_in_window(f"{bucket}:{per}:{who}", rate, units)
+    return None if window.used <= rate.count else window.wait_s()
 
 
 def too_many_requests(bucket: str, wait_s: int, per: str = OWNER) -> JsonResponse:
