@@ -9,23 +9,13 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
 from api.models import ApiKey, ApiUsage, month_start
-from editor.admin import OperatorAdmin
+from editor.admin import OperatorAdmin, ReadOnlyInline
 
 
-class UsageInline(admin.TabularInline):
+class UsageInline(ReadOnlyInline):
     model = ApiUsage
     fields = ("month", "credits", "images")
     readonly_fields = fields
-    extra = 0
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(ApiKey)

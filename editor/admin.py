@@ -121,12 +121,10 @@ def _report(
         )
 
 
-class JobInline(admin.TabularInline):
-    model = Job
-    fields = ("id", "status", "stage", "percent", "attempts", "created_at", "finished_at")
-    readonly_fields = fields
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown under another, never added, changed or deleted by hand."""
+
     extra = 0
-    show_change_link = True
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -136,6 +134,13 @@ class JobInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class JobInline(ReadOnlyInline):
+    model = Job
+    fields = ("id", "status", "stage", "percent", "attempts", "created_at", "finished_at")
+    readonly_fields = fields
+    show_change_link = True
 
 
 @admin.register(Image)
