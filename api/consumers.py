@@ -15,7 +15,6 @@ the job (else the socket closes with 1008). The socket closes (1000) after the f
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -31,7 +30,6 @@ from editor.consumers import (
     address_sockets,
     owner_sockets,
 )
-from editor.progress import job_group
 from editor.retention import keep_alive
 from editor.websocket_security import CLOSE_POLICY_VIOLATION, site_origin
 
@@ -105,14 +103,7 @@ class ApiJobProgressConsumer(JobProgressConsumer):
         if not self._hold(owner_sockets, self.owner, settings.WEBSOCKET_MAX_PER_OWNER):
             await self._refuse(CLOSE_TRY_AGAIN_LATER)
             return
-        # Join the group before reading the state we send, so no event falls in between.
-        self.group = job_group(self.job_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-        self._last_sent = asyncio.get_running_loop().time()
-        timeout = float(settings.WEBSOCKET_IDLE_TIMEOUT_S or 0)
-        if timeout > 0:
-            self._idle_task = asyncio.create_task(self._close_when_idle(timeout))
+        await self._follow()
         state = await _current(self.key_id, self.job_id, self.base)
         if state is None:  # deleted or revoked meanwhile
             await self._close(CLOSE_POLICY_VIOLATION)

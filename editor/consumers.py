@@ -98,7 +98,16 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
         if not self._hold(owner_sockets, self.owner, settings.WEBSOCKET_MAX_PER_OWNER):
             await self._refuse(CLOSE_TRY_AGAIN_LATER)
             return
-        # Join the group before reading the state we send, so no event falls in between.
+        await self._follow()
+        found = await _owned_job(self.scope.get("session"), self.job_id)
+        if found is None:  # deleted meanwhile
+            await self._close(CLOSE_POLICY_VIOLATION)
+            return
+        await self._send_state(found[2])
+
+    async def _follow(self) -> None:
+        """Join the job's group, accept, and start the idle timer. Joining comes before the
+        caller reads the state it sends first, so no event falls in between."""
         self.group = job_group(self.job_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -106,11 +115,6 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
         timeout = float(settings.WEBSOCKET_IDLE_TIMEOUT_S or 0)
         if timeout > 0:
             self._idle_task = asyncio.create_task(self._close_when_idle(timeout))
-        found = await _owned_job(self.scope.get("session"), self.job_id)
-        if found is None:  # deleted meanwhile
-            await self._close(CLOSE_POLICY_VIOLATION)
-            return
-        await self._send_state(found[2])
 
     async def disconnect(self, code: int) -> None:
         self._closed = True
