@@ -295,7 +295,8 @@ def format_api(api: dict) -> str:
     return (
         f"API: the embedded server, one photo at a time, alternating (load {before[0]:.1f} → "
         f"{after[0]:.1f}){quick}\n"
-        + _table(["photo", "repeats", "API median s", "browser median s", "API adds"], latency)
+        + _table(["photo", "pairs", "API median s", "browser median s", "API adds"], latency)
+        + "\n(API adds: the median of each back-to-back pair's ratio)"
         + f"\n\n{flow['clients']} clients at once, {flow['photos']} photos at "
         f"{flow['megapixels']:g} MP\n" + _table(["way", "wall s", "images/min"], rows)
     )
