@@ -22,9 +22,11 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-# Debian's Chromium drives the browser tests (Playwright's own download cannot work here).
+# Debian's Chromium drives the browser tests (Playwright's own download cannot work here);
+# curl runs the README's API examples as written.
 browser-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+	@command -v curl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl; }
 
 # Debian's PostgreSQL and Redis, for the scale-out tests (tests/services.py starts throwaway
 # servers on free loopback ports; the system services the packages set up are never used).

@@ -4,14 +4,17 @@ keys created with the real ``apikey`` command against its database."""
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image as PILImage
 
 from tests.browser.conftest import MANAGE, running_server, server_environment
+from tests.web.client import PHOTO
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +58,15 @@ def create_key(env: dict[str, str], name: str, *options: str) -> str:
         text=True,
     )
     return re.search(r"bgr_[A-Za-z0-9]+", done.stdout)[0]  # type: ignore[index]
+
+
+def small_jpeg(eval_dir: Path, side: int) -> bytes:
+    """The web tests' dog photo made at most ``side`` px: each call runs the network on it."""
+    image = PILImage.open(eval_dir / "sod" / "images" / f"{PHOTO}.jpg")
+    image.thumbnail((side, side))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
 
 
 @pytest.fixture(scope="session")

@@ -17,12 +17,11 @@ import pytest
 from PIL import Image as PILImage
 
 from editor.request_limits import MULTIPART_OVERHEAD
-from tests.api.conftest import create_key
+from tests.api.conftest import create_key, small_jpeg
 from tests.api.http import Answer, post_form, post_json, request
 from tests.api.openapi_check import CONTRACT
 from tests.browser.conftest import UPLOAD_LIMIT_BYTES
 from tests.browser.test_server import _read_response
-from tests.web.client import PHOTO
 
 pytestmark = pytest.mark.browser  # a live server, like the browser tests
 
@@ -36,12 +35,7 @@ JOB_TIMEOUT_S = 180
 
 @pytest.fixture(scope="module")
 def photo(eval_dir: Path) -> bytes:
-    """The dog photo at 200 px: each call runs the network on it, so small is quick."""
-    image = PILImage.open(eval_dir / "sod" / "images" / f"{PHOTO}.jpg")
-    image.thumbnail((200, 200))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
+    return small_jpeg(eval_dir, 200)
 
 
 @pytest.fixture(scope="module")

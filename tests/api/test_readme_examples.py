@@ -20,7 +20,7 @@ from PIL import Image as PILImage
 
 from api.webhooks import sign
 from tests.api.conftest import create_key
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, missing
 from tests.web.client import PHOTO
 
 pytestmark = pytest.mark.browser  # a live server, like the browser tests
@@ -82,7 +82,7 @@ def test_the_examples_run_against_the_live_server(
     api_env: dict[str, str], api_url: str, eval_dir: Path, tmp_path: Path
 ) -> None:
     if shutil.which("curl") is None:
-        pytest.skip("curl is not installed")
+        missing("curl is not installed: make browser-deps installs it")
     images = sorted((eval_dir / "sod" / "images").glob("*.jpg"))
     _photo(eval_dir / "sod" / "images" / f"{PHOTO}.jpg", tmp_path / "photo.jpg")
     _photo(next(p for p in images if p.stem != PHOTO), tmp_path / "photo2.jpg")

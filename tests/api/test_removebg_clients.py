@@ -19,9 +19,9 @@ import requests
 from PIL import Image as PILImage
 from removebg import removebg as client
 
-from tests.api.conftest import create_key
+from tests.api.conftest import create_key, small_jpeg
 from tests.api.local_servers import LocalServer, answer, serve
-from tests.web.client import PHOTO
+from tests.conftest import missing
 
 pytestmark = pytest.mark.browser  # live servers, like the browser tests
 
@@ -47,11 +47,7 @@ EXAMPLE_URL = "https://www.remove.bg/example.jpg"
 
 @pytest.fixture(scope="module")
 def photo(eval_dir: Path) -> bytes:
-    image = PILImage.open(eval_dir / "sod" / "images" / f"{PHOTO}.jpg")
-    image.thumbnail((300, 300))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
+    return small_jpeg(eval_dir, 300)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +62,7 @@ def image_host(photo: bytes) -> Iterator[LocalServer]:
 def run_curl(command: str, base_url: str, key: str, cwd: Path) -> None:
     """``command`` with remove.bg's address and key replaced by this server's, run by bash."""
     if shutil.which("curl") is None:
-        pytest.skip("curl is not installed")
+        missing("curl is not installed: make browser-deps installs it")
     command = command.replace(REMOVE_BG, f"{base_url}/api").replace(KEY_PLACEHOLDER, key)
     done = subprocess.run(["bash", "-e", "-c", command], cwd=cwd, capture_output=True, timeout=300)
     assert done.returncode == 0, (shlex.split(command)[:6], done.stderr[-2000:])

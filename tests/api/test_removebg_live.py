@@ -15,23 +15,17 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from tests.api.conftest import create_key
+from tests.api.conftest import create_key, small_jpeg
 from tests.api.http import post_form, post_json, request
 from tests.browser.conftest import UPLOAD_LIMIT_BYTES
 from tests.browser.test_server import _read_response
-from tests.web.client import PHOTO
 
 pytestmark = pytest.mark.browser  # a live server, like the browser tests
 
 
 @pytest.fixture(scope="module")
 def dog(eval_dir: Path) -> bytes:
-    """The dog photo at 400 px: small, so each call is quick."""
-    photo = PILImage.open(eval_dir / "sod" / "images" / f"{PHOTO}.jpg")
-    photo.thumbnail((400, 400))
-    buffer = io.BytesIO()
-    photo.save(buffer, "JPEG", quality=92)
-    return buffer.getvalue()
+    return small_jpeg(eval_dir, 400)
 
 
 def call(api_url: str, key: str, photo: bytes, **fields: str):  # noqa: ANN201
