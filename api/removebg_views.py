@@ -26,6 +26,8 @@ from api.models import ApiKey, credits_for
 from api.options import RemoveBgForm
 from api.render import CallRender, render_in_slot, rendered_response, wants_json
 from api.waiting import wait_for_job
+from bgremover.engine.errors import OptionsError
+from bgremover.engine.hint_maps import check_hint_map
 from editor.forms import ImageUploadForm
 from editor.models import Image, Job
 from editor.off_thread import off_thread
@@ -81,6 +83,11 @@ def submit(request: HttpRequest) -> Submission:
         check_picture(background, "bg_image")
     hints = data.files.get("hints_file")
     hint_bytes = read_file("hints_file", hints) if hints is not None else None
+    if hint_bytes is not None:  # refused now, not after the job ran
+        try:
+            check_hint_map(hint_bytes, "hints_file", (info.width, info.height))
+        except OptionsError as exc:
+            raise bad_request(str(exc)) from None
     check_quota(key, credits_for(form.output_pixels(info.width, info.height)))
     job = admit(key, upload, name, form.cleaned_data["matting"])
     return Submission(

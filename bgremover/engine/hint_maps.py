@@ -8,6 +8,8 @@ import dataclasses
 import io
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import BinaryIO
 
 import numpy as np
@@ -18,13 +20,13 @@ from bgremover.engine.hints import apply_hints
 from bgremover.engine.pipeline import Cutout
 
 
-def read_hint_map(
-    source: bytes | str | os.PathLike[str] | BinaryIO,
-    name: str,
-    size: tuple[int, int] | None = None,
-) -> np.ndarray:
-    """The hint map in ``source`` as H×W uint8; OptionsError unless it is an 8-bit grey PNG
-    (of ``size`` = (width, height) when given: checked from the header, before decoding)."""
+@contextmanager
+def _opened(
+    source: bytes | str | os.PathLike[str] | BinaryIO, name: str, size: tuple[int, int] | None
+) -> Iterator[Image.Image]:
+    """The hint map opened (not decoded) and checked from its header: an 8-bit grey PNG, of
+    ``size`` = (width, height) when given; OptionsError otherwise, also for what fails to
+    decode inside the block."""
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         with warnings.catch_warnings():
@@ -37,7 +39,7 @@ def read_hint_map(
                     )
                 if size is not None and image.size != size:
                     raise _wrong_size(name, image.size, size)
-                return np.asarray(image).copy()
+                yield image
     except (
         UnidentifiedImageError,
         SyntaxError,
@@ -47,6 +49,26 @@ def read_hint_map(
         Image.DecompressionBombWarning,
     ) as exc:
         raise OptionsError(f"hint map {name} is not a readable PNG ({exc})") from exc
+
+
+def check_hint_map(
+    source: bytes | str | os.PathLike[str] | BinaryIO, name: str, size: tuple[int, int]
+) -> None:
+    """Raise OptionsError unless ``source`` looks like a hint map for a photo of ``size``
+    (its header only: cheap enough to check before any work)."""
+    with _opened(source, name, size):
+        pass
+
+
+def read_hint_map(
+    source: bytes | str | os.PathLike[str] | BinaryIO,
+    name: str,
+    size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """The hint map in ``source`` as H×W uint8; OptionsError unless it is an 8-bit grey PNG
+    (of ``size`` = (width, height) when given: checked from the header, before decoding)."""
+    with _opened(source, name, size) as image:
+        return np.asarray(image).copy()
 
 
 def _wrong_size(name: str, found: tuple[int, int], photo: tuple[int, int]) -> OptionsError:

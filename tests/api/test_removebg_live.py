@@ -189,3 +189,28 @@ def test_quota_is_charged_and_reported(api_url: str, api_env: dict[str, str], do
     attributes = account["data"]["attributes"]
     assert attributes["credits"]["total"] == 0
     assert attributes["bgremover"]["images"] == 4
+
+
+def hint_map(size: tuple[int, int], keep: tuple[int, ...], remove: tuple[int, ...]) -> bytes:
+    """An 8-bit grey PNG: 255 in the ``keep`` box, 0 in the ``remove`` box, 128 elsewhere."""
+    hints = PILImage.new("L", size, 128)
+    hints.paste(255, keep)
+    hints.paste(0, remove)
+    buffer = io.BytesIO()
+    hints.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_hint_map_is_followed(api_url: str, api_key: str, dog: bytes) -> None:
+    width, height = decoded(dog).size
+    keep = (0, 0, 12, 12)  # grass in the corner, kept by hand
+    remove = (width // 2 - 10, height // 2 - 10, width // 2 + 10, height // 2 + 10)  # the dog
+    files = {
+        "image_file": ("dog.jpg", dog),
+        "hints_file": ("hints.png", hint_map((width, height), keep, remove)),
+    }
+    answer = post_form(f"{api_url}/api/v1.0/removebg", files=files, headers={"X-Api-Key": api_key})
+    assert answer.status == 200, answer.body
+    alpha = np.asarray(decoded(answer.body))[:, :, 3]
+    assert alpha[2:10, 2:10].min() == 255  # every hinted pixel has its hinted value
+    assert alpha[height // 2 - 8 : height // 2 + 8, width // 2 - 8 : width // 2 + 8].max() == 0

@@ -203,3 +203,20 @@ def test_account_needs_a_key_and_reports_the_quota(client: Client) -> None:
     assert attributes["credits"]["total"] == 9
     assert attributes["bgremover"]["images"] == 1
     assert response["X-RateLimit-Limit"]
+
+
+def test_a_hint_map_that_does_not_fit_is_refused_before_any_work(client: Client, key: str) -> None:
+    wrong_size = io.BytesIO()
+    PILImage.new("L", (65, 48), 128).save(wrong_size, "PNG")
+    colour = io.BytesIO()
+    PILImage.new("RGB", (64, 48)).save(colour, "PNG")
+    for hints, expected in ((wrong_size, "65×48 but the photo is 64×48"), (colour, "8-bit grey")):
+        hints.name = "hints.png"
+        hints.seek(0)
+        title = refused(
+            post(client, key, {"image_file": photo_file(), "hints_file": hints}),
+            400,
+            "invalid_parameters",
+        )
+        assert expected in title
+    nothing_stored()
