@@ -3,11 +3,13 @@
 The call goes the browser's way: the image is stored as an upload of the key's owner and its
 job queued (so it shares the queue, the limits and the workers), the view waits for the job
 without holding a thread (api.waiting), renders the result with the call's options, and
-deletes the image again, whatever happened: a synchronous call keeps nothing.
+deletes the image again as the answer goes out, whatever happened: a synchronous call keeps
+nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -124,6 +126,18 @@ def respond(submission: Submission, call: CallRender, as_json: bool) -> HttpResp
     return rendered_response(rendered, submission.form, submission.key, charge, as_json)
 
 
+# Deletions started after an answer, held until done (the event loop keeps weak references).
+_DISCARDING: set[asyncio.Task[None]] = set()
+
+
+def discard_later(submission: Submission) -> None:
+    """Delete the call's image once the answer is on its way: the caller does not wait for
+    the files to go (a crash in between leaves them to the retention purge)."""
+    task = asyncio.ensure_future(off_thread(discard)(submission))
+    _DISCARDING.add(task)
+    task.add_done_callback(_DISCARDING.discard)
+
+
 def discard(submission: Submission) -> None:
     image = Image.objects.filter(pk=submission.image_id).first()
     if image is not None:
@@ -152,7 +166,7 @@ async def removebg(request: HttpRequest) -> HttpResponse:
         refused.headers = {**submission.rate.headers(), **refused.headers}
         return refused.response()
     finally:
-        await sync_to_async(discard)(submission)
+        discard_later(submission)
 
 
 @csrf_exempt  # key-authenticated and read-only: another method gets 405, not a CSRF page
