@@ -7,9 +7,9 @@ from http import HTTPStatus
 
 from django.http import JsonResponse
 
-from editor.operations import count_refusal
+from editor.refusals import count_refusal
 
-# Refusals counted in /metrics (editor.operations.REFUSAL_REASONS), by status.
+# Refusals counted in /metrics (editor.refusals.REFUSAL_REASONS), by status.
 REFUSAL_REASONS = {
     HTTPStatus.BAD_REQUEST: "api_bad_request",
     HTTPStatus.PAYMENT_REQUIRED: "api_quota",

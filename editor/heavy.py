@@ -15,7 +15,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.http import JsonResponse
 
-from editor.operations import count_refusal
+from editor.refusals import count_refusal
 
 # Seconds a client is asked to wait before trying again when every slot is taken.
 RETRY_AFTER_S = 5

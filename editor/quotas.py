@@ -36,8 +36,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from editor.forms import human_bytes
 from editor.models import Image, Job, Result
-from editor.operations import count_refusal, quota_reason
 from editor.progress import describe_duration
+from editor.refusals import count_refusal, quota_reason
 
 # Seconds a client is asked to wait when the queue is full.
 RETRY_AFTER_S = 30

@@ -31,9 +31,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from editor.client_address import request_address
-from editor.operations import count_refusal
 from editor.ownership import current_owner, session_owner
 from editor.progress import describe_duration
+from editor.refusals import count_refusal
 
 # What each limit counts: the settings that hold it per owner and per client address.
 BUCKETS = {

@@ -38,12 +38,12 @@ from editor.forms import (
 )
 from editor.heavy import ServerBusy, busy_response, heavy_operation
 from editor.models import Image, Job, Result
-from editor.operations import count_refusal, upload_rejection_reason
 from editor.ownership import current_owner, owned_image, owned_images, owned_job, request_owner
 from editor.presets import PRESETS
 from editor.progress import job_state
 from editor.quotas import admit_background, admit_rerun, admit_upload, within_quotas
 from editor.ratelimit import limit, rate_limited
+from editor.refusals import count_refusal, upload_rejection_reason
 from editor.request_limits import max_request_bytes, too_large_message
 from editor.results import delete_image, render_download, replace_background
 from editor.tasks import enqueue_job

@@ -28,7 +28,8 @@ from bgremover.engine import weights
 from editor import operations, operator_actions
 from editor.heavy import heavy_operation
 from editor.models import Image, Job, Result
-from editor.operations import REFUSAL_REASONS, REGISTRY, failure_reason
+from editor.operations import REGISTRY, failure_reason
+from editor.refusals import REFUSAL_REASONS
 from editor.request_limits import MULTIPART_OVERHEAD
 from tests.conftest import REPO_ROOT
 from tests.fixtures import hostile
