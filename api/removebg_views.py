@@ -149,8 +149,7 @@ async def removebg(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return method_not_allowed("POST").response()
     try:
-        # Off the request thread: fetching an image URL may take seconds.
-        submission = await off_thread(submit)(request)
+        submission = await sync_to_async(submit)(request)
     except ApiError as refused:
         return refused.response()
     try:
@@ -160,8 +159,7 @@ async def removebg(request: HttpRequest) -> HttpResponse:
         if not finished:
             raise busy(NOT_IN_TIME)
         call = await sync_to_async(prepare)(submission)
-        # The render is CPU work without the database: off the request thread.
-        return await off_thread(respond)(submission, call, wants_json(request))
+        return await sync_to_async(respond)(submission, call, wants_json(request))
     except ApiError as refused:
         refused.headers = {**submission.rate.headers(), **refused.headers}
         return refused.response()

@@ -1,7 +1,9 @@
-"""Blocking work from async views, off the request thread: Django runs every synchronous view
-of an ASGI server in one shared thread, so a render or a URL fetch there would hold up every
-page. A pool thread's database connections are closed after each call (nothing else would
-close them, and a connection a server dropped would stay broken in that thread)."""
+"""Blocking work from async code in a pool thread of its own, not the request's
+thread-sensitive one (Django gives each request one): work that may outlive the request
+(deleting a synchronous API call's image after the answer has gone) or that should not wait
+behind the request's other synchronous steps. Nothing closes a pool thread's database
+connections, so they are closed after each call (a connection the server dropped would
+otherwise stay broken in that thread)."""
 
 from __future__ import annotations
 
