@@ -61,6 +61,10 @@ def server_environment(data_dir: Path, weights_dir: Path, workers: int) -> dict[
         "PURGE_INTERVAL_S": "1",
         # Small enough that tests of the size limit need not push 25 MB around.
         "MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT_BYTES),
+        # Every test's browser comes from 127.0.0.1: the per-address limits would count the
+        # whole session as one visitor (tests/web/test_rate_limit.py tests the limits).
+        "RATE_LIMIT_UPLOADS_PER_ADDRESS": "1000/10m",
+        "RATE_LIMIT_DOWNLOADS_PER_ADDRESS": "2000/10m",
         "PYTHONUNBUFFERED": "1",
     }
 
