@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from PIL import Image as PILImage
 from api.models import ApiKey
 from editor.models import Image, Job
 from editor.operations import REGISTRY
+from tests.api.jobs_support import auth, named, png, refused
 from tests.api.local_servers import answer, serve
 from tests.web.factories import make_job
 
@@ -35,29 +35,12 @@ def key() -> str:
     return ApiKey.create("test").text
 
 
-def png(width: int = 64, height: int = 48) -> bytes:
-    buffer = io.BytesIO()
-    PILImage.new("RGB", (width, height), (200, 40, 40)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 def photo_file(data: bytes | None = None, name: str = "photo.png") -> io.BytesIO:
-    stream = io.BytesIO(data if data is not None else png())
-    stream.name = name
-    return stream
+    return named(data if data is not None else png(), name)
 
 
 def post(client: Client, key: str | None, data: dict, **extra: object) -> object:
-    headers = {"HTTP_X_API_KEY": key} if key else {}
-    return client.post(URL, data, **headers, **extra)
-
-
-def refused(response: object, status: int, code: str) -> str:
-    assert response.status_code == status, response.content  # type: ignore[attr-defined]
-    body = json.loads(response.content)  # type: ignore[attr-defined]
-    (error,) = body["errors"]
-    assert error["code"] == code and error["title"]
-    return error["title"]
+    return client.post(URL, data, **auth(key), **extra)
 
 
 def nothing_stored() -> None:
