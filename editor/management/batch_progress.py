@@ -38,13 +38,15 @@ class BatchProgress:
         self.started = clock()
         self.finished = 0
         self.failed = 0
+        self.refused = 0  # known bad before any work (missing, not an image): no time spent
         self.name = ""  # the file being done in this process (one worker only) …
         self.activity = ""  # … and its stage, shown after the figures
         self.shown = ""
 
     def rate_per_minute(self) -> float | None:
         elapsed = self.clock() - self.started
-        return self.finished / elapsed * 60 if self.finished and elapsed > 0 else None
+        worked = self.finished - self.refused
+        return worked / elapsed * 60 if worked and elapsed > 0 else None
 
     def figures(self) -> str:
         """``12/300, 9.3 images/min, 31 min left``: as far as they are known yet."""
@@ -59,10 +61,12 @@ class BatchProgress:
                 text += f", {format_duration(left / rate * 60)} left"
         return text
 
-    def file_done(self, ok: bool) -> str:
-        """Count one finished file; the figures to lead its line with."""
+    def file_done(self, ok: bool, worked: bool = True) -> str:
+        """Count one finished file (``worked`` False: refused before any work, left out of
+        the rate); the figures to lead its line with."""
         self.finished += 1
         self.failed += not ok
+        self.refused += not worked
         self.name = self.activity = ""
         return f"[{self.figures()}]"
 

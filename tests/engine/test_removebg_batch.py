@@ -94,6 +94,15 @@ def test_figures_count_rate_and_time_left():
     assert progress.figures() == "10/10 (1 failed), 10.0 images/min"  # nothing left
 
 
+def test_files_refused_before_any_work_do_not_count_in_the_rate():
+    now = [100.0]
+    progress = BatchProgress(3, clock=lambda: now[0])
+    now[0] += 0.001
+    assert progress.file_done(False, worked=False) == "[1/3 (1 failed)]"  # no rate from it
+    now[0] += 30
+    assert progress.file_done(True) == "[2/3 (1 failed), 2.0 images/min, 30 s left]"
+
+
 def test_durations_read_naturally():
     assert [format_duration(s) for s in (0.2, 45, 89, 600, 3600, 7500)] == [
         "1 s",

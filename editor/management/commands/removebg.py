@@ -240,8 +240,8 @@ class Command(BaseCommand):
             total, bar=self.stderr if verbosity and self.stderr.isatty() else None
         )
 
-        def report(job: Job, line: str, outcome: Outcome) -> None:
-            figures = progress.file_done(outcome.ok)
+        def report(job: Job, line: str, outcome: Outcome, worked: bool = True) -> None:
+            figures = progress.file_done(outcome.ok, worked)
             progress.clear()
             if not outcome.ok:
                 self.stderr.write(f"{figures} {_name(job)}: {line}")
@@ -250,7 +250,7 @@ class Command(BaseCommand):
             progress.draw()
 
         for job, problem in problems:
-            report(job, problem, Outcome(ok=False, message=problem))
+            report(job, problem, Outcome(ok=False, message=problem), worked=False)
         progress.draw()  # at once: workers take seconds to load the network
         if workers > 1:
             results = WorkerPool(workers, removal, rendering).run(tasks)
