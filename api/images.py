@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 
 from api.errors import ApiError, bad_request, busy
 from api.outbound import FetchError, fetch, policy_from_settings
-from editor.forms import ImageUploadForm, human_bytes
+from editor.forms import ImageUploadForm, display_name, human_bytes
 from editor.heavy import ServerBusy, heavy_operation
 
 # An ImageUploadForm refusal's status → remove.bg-style error code.
@@ -79,14 +79,18 @@ def picture(
     if len(given) > 1:
         raise bad_request(f"Send only one of {', '.join(given)}.", "multiple_sources")
     field = given[0]
-    if field in files:
-        upload = files[field]
-        return upload.name or f"{prefix}", read_file(field, upload)
+    return read_source(field, files[field] if field in files else fields[field], field)
+
+
+def read_source(field: str, value: UploadedFile | str, label: str) -> tuple[str, bytes]:
+    """One picture sent as ``field`` (an upload, base64 text or a URL) as (a name for it,
+    its bytes); refusals name it by ``label``."""
+    if isinstance(value, UploadedFile):
+        return display_name(value.name or field), read_file(label, value)
     if field.endswith("_b64"):
-        return f"{prefix}.b64", decode_b64(field, fields[field])
-    url = fields[field]
-    name = url.rsplit("/", 1)[-1].split("?", 1)[0] or prefix
-    return name[:200], fetch_url(field, url)
+        return f"{field.removesuffix('_file_b64')}.b64", decode_b64(label, value)
+    name = value.rsplit("/", 1)[-1].split("?", 1)[0].split("#", 1)[0]
+    return display_name(name or field)[:200], fetch_url(label, value)
 
 
 def check_picture(upload: UploadedFile | tuple[str, bytes], label: str = "") -> ImageUploadForm:

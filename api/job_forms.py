@@ -9,16 +9,16 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest
 
 from api.errors import ApiError, bad_request
-from api.images import check_picture, decode_b64, fetch_url
+from api.images import check_picture, read_source
 from api.options import FIELDS, SHADOW_FIELDS, RemoveBgForm
 from api.outbound import FetchError
 from api.request_data import RequestData
 from api.webhooks import check_webhook_url, webhook_policy_from_settings
-from editor.forms import ImageUploadForm, display_name, human_bytes
+from editor.forms import ImageUploadForm, human_bytes
 from editor.models import Job
 
 SOURCE_FIELDS = ("image_file", "image_file_b64", "image_url")
@@ -128,16 +128,6 @@ def _label(index: int, count: int, field: str) -> str:
     return f"{field}" if count == 1 else f"Image {index + 1} of {count} ({field})"
 
 
-def _read(source: Source, label: str) -> UploadedFile:
-    if isinstance(source.value, UploadedFile):
-        return source.value
-    if source.field == "image_file_b64":
-        return SimpleUploadedFile("image", decode_b64(label, source.value))
-    url = source.value
-    name = url.rsplit("/", 1)[-1].split("?", 1)[0].split("#", 1)[0]
-    return SimpleUploadedFile(display_name(name)[:200], fetch_url(label, url))
-
-
 @dataclass
 class CheckedImage:
     name: str
@@ -153,8 +143,8 @@ def check_images(found: list[Source]) -> list[CheckedImage]:
     limit = settings.MAX_UPLOAD_BYTES
     for index, source in enumerate(found):
         label = _label(index, len(found), source.field)
-        upload = _read(source, label)
-        form = check_picture(upload, label if len(found) > 1 else "")
+        name, content = read_source(source.field, source.value, label)
+        form = check_picture((name, content), label if len(found) > 1 else "")
         # Held until stored: all of them together stay within one upload's size.
         total += len(form.payload)
         if total > limit:
@@ -164,7 +154,7 @@ def check_images(found: list[Source]) -> list[CheckedImage]:
                 "may carry. Send them in several requests.",
                 "file_too_large",
             )
-        checked.append(CheckedImage(display_name(upload.name), form))
+        checked.append(CheckedImage(name, form))
     return checked
 
 
