@@ -117,7 +117,7 @@ class BatchSettingsForm(RenderForm):
         super().__init__(*args, **kwargs)
         initial = {
             **_INITIAL,
-            **{f"shadow_{k}": v for k, v in getattr(RenderForm, "SHADOW_DEFAULTS", {}).items()},
+            **{f"shadow_{k}": v for k, v in RenderForm.SHADOW_DEFAULTS.items()},
         }
         for name, field in self.fields.items():
             field.label = _LABELS.get(name, field.label)
