@@ -227,7 +227,7 @@ def render_with_info(
         data = encode_mask(scene.subject_alpha)
     else:
         data = encode_image(scene.pixels, options.format, icc_profile=cutout.icc_profile)
-    placed = alpha_box(scene.subject_alpha)
+    placed = scene.placed
     box = (0, 0, 0, 0)
     if placed is not None:
         box = (placed[1], placed[0], placed[2] - placed[0], placed[3] - placed[1])

@@ -33,6 +33,7 @@ class Scene:
 
     pixels: np.ndarray | None
     subject_alpha: np.ndarray
+    placed: Box | None  # subject_alpha's box (alpha > 0), None when nothing shows
 
 
 def place(
@@ -246,13 +247,14 @@ def render_scene(
 ) -> Scene:
     """Lay the cut-out out on the plan's canvas and composite it (see the module)."""
     colour, canvas_alpha = place(None if mask_only else foreground, alpha, plan, subject)
+    # Scanned once here: the shadow's size and the caller's foreground box both need it.
+    placed = alpha_box(canvas_alpha)
     if mask_only or colour is None:
-        return Scene(None, canvas_alpha)
+        return Scene(None, canvas_alpha, placed)
     backdrop = background_layer(background, plan, original, alpha)
     shade = None
-    if shadow is not None:
-        placed = alpha_box(canvas_alpha)
-        if placed is not None:
-            size = max(placed[2] - placed[0], placed[3] - placed[1])
-            shade = shadow_alpha(canvas_alpha, shadow, size)
-    return Scene(composite(colour, canvas_alpha, background, backdrop, shade), canvas_alpha)
+    if shadow is not None and placed is not None:
+        size = max(placed[2] - placed[0], placed[3] - placed[1])
+        shade = shadow_alpha(canvas_alpha, shadow, size)
+    pixels = composite(colour, canvas_alpha, background, backdrop, shade)
+    return Scene(pixels, canvas_alpha, placed)
