@@ -22,6 +22,7 @@ from bgremover.engine.compose import (
     blurred_background,
     cover_fit,
 )
+from bgremover.engine.errors import OptionsError
 from bgremover.engine.layout import Box, Plan, alpha_box
 from bgremover.engine.shadow import Shadow, shadow_alpha
 
@@ -155,8 +156,6 @@ def background_layer(
         return cover_fit(background.image, plan.width, plan.height)
     if background.kind == "blur":
         if original is None:
-            from bgremover.engine.errors import OptionsError
-
             raise OptionsError("a blur background needs the original photo")
         blurred = blurred_background(original, alpha, background.blur_strength)
         return place_opaque(blurred, plan)
