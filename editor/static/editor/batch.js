@@ -4,7 +4,7 @@
 // "Rendered 3 of 12", can cancel, and saves the finished archive from a Blob URL.
 
 import { csrfToken, errorMessage } from "../js/http.js";
-import { filenameFrom } from "./download.js";
+import { filenameFrom, saveBlob } from "./download.js";
 import { setupSettings } from "./batch_settings.js";
 
 const form = document.getElementById("batch-form");
@@ -53,16 +53,6 @@ export class EntryCounter {
 
 function megabytes(bytes) {
   return `${(bytes / 1_000_000).toFixed(1)} MB`;
-}
-
-function save(blob, filename) {
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(blob);
-  link.download = filename;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 }
 
 function setupBatch() {
@@ -156,7 +146,7 @@ function setupBatch() {
         status.textContent = `Rendered ${rendered} of ${total}… (${megabytes(received)} received)`;
       }
       const filename = filenameFrom(response, "images.zip");
-      save(new Blob(chunks, { type: "application/zip" }), filename);
+      saveBlob(new Blob(chunks, { type: "application/zip" }), filename);
       const images = counter.names.filter((name) => name !== "errors.txt").length;
       const missing = total - images;
       finish(

@@ -11,6 +11,17 @@ export function filenameFrom(response, fallback) {
   return quoted ? quoted[1].replace(/\\(.)/g, "$1") : fallback;
 }
 
+// Saves a fetched file under `filename` through a temporary Blob URL.
+export function saveBlob(blob, filename) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
 // onSuccess runs after a file was saved (e.g. to clear an earlier error).
 export function setupDownload(form, { onSuccess = () => {} } = {}) {
   const error = document.getElementById("download-error");
@@ -28,14 +39,7 @@ export function setupDownload(form, { onSuccess = () => {} } = {}) {
         error.textContent = await errorMessage(response);
         return;
       }
-      const blob = await response.blob();
-      const link = document.createElement("a");
-      link.href = URL.createObjectURL(blob);
-      link.download = filenameFrom(response, "download");
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+      saveBlob(await response.blob(), filenameFrom(response, "download"));
       onSuccess();
     } catch {
       error.textContent = "The download failed: the server could not be reached.";
