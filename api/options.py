@@ -157,10 +157,7 @@ class RemoveBgForm(forms.Form):
         else JPEG; the alpha channel alone is always PNG."""
         if self.cleaned_data["channels"] == "mask":
             return "png"
-        opaque = background.kind in ("image", "blur") or (
-            background.kind == "color" and background.opacity == 255
-        )
-        return parse.parse_format(self.cleaned_data["format"], transparent=not opaque)
+        return parse.parse_format(self.cleaned_data["format"], transparent=not background.opaque)
 
     def output_pixels(self, width: int, height: int) -> int:
         """About how many pixels the result has, for the quota check before the work."""

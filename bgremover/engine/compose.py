@@ -56,6 +56,11 @@ class Background:
     blur_strength: float = 50.0  # 1..100, for kind="blur"
     opacity: int = 255  # the colour's alpha, for kind="color": below 255 the result is RGBA
 
+    @property
+    def opaque(self) -> bool:
+        """Whether nothing shows through it: a picture, a blur, or a colour of alpha 255."""
+        return self.kind in ("image", "blur") or (self.kind == "color" and self.opacity == 255)
+
     def __post_init__(self) -> None:
         if self.kind not in ("transparent", "color", "image", "blur"):
             raise OptionsError(

@@ -149,10 +149,7 @@ class Command(BaseCommand):
         output = options["output"]
         fmt = _check_format(output, options["format"], options["background"])
         background = _parse_background_option(options["background"])
-        see_through = background.kind == "transparent" or (
-            background.kind == "color" and background.opacity < 255
-        )
-        if output == "cutout" and fmt == "jpeg" and see_through:
+        if output == "cutout" and fmt == "jpeg" and not background.opaque:
             raise CommandError(
                 "JPEG cannot store transparency: add --background (e.g. --background '#ffffff' "
                 "or --background blur), or choose --format png or webp"
