@@ -148,7 +148,6 @@ export class Preview extends EventTarget {
     this.layout = { canvas: "original", canvasWidth: 0, canvasHeight: 0, scale: null, position: null };
     this.shadow = { enabled: false, direction: 90, distance: 2, softness: 3, opacity: 50 };
     this.output = "cutout";
-    this.composite = canvasOf(this.width, this.height);
     this.setCutout(cutout, { redraw: false });
   }
 
@@ -299,10 +298,10 @@ export class Preview extends EventTarget {
     let [x, y, rw, rh] = [rect[0], rect[1], rect[2] - rect[0], rect[3] - rect[1]];
     // At the cut-out's own scale (no canvas scaling), draw it pixel for pixel.
     if (Math.abs(plan.scale * s - this.scale) < 1e-9) [rw, rh] = [this.width, this.height];
-    this.composite.width = w;
-    this.composite.height = h;
-    const ctx = this.composite.getContext("2d");
-    ctx.clearRect(0, 0, w, h);
+    // Drawn straight into the after canvas: it is the download's size already, so no copy.
+    this.after.width = w; // also clears it
+    this.after.height = h;
+    const ctx = this.after.getContext("2d");
     if (this.output === "mask") {
       ctx.fillStyle = "#000";
       ctx.fillRect(0, 0, w, h);
@@ -316,9 +315,6 @@ export class Preview extends EventTarget {
       ctx.imageSmoothingQuality = rw < this.width ? "high" : "low";
       ctx.drawImage(this.cutout, x, y, rw, rh);
     }
-    this.after.width = w;
-    this.after.height = h;
-    this.after.getContext("2d").drawImage(this.composite, 0, 0);
     // The photo never changes: the before picture only needs drawing when the layout does.
     const layout = `${w} ${h} ${rect}`;
     if (this.beforeLayout !== layout) {
