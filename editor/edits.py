@@ -14,7 +14,6 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.urls import reverse
 
-from bgremover.engine.compose import subject_box
 from bgremover.engine.edits import (
     CutoutObject,
     Edit,
@@ -24,6 +23,7 @@ from bgremover.engine.edits import (
     parse_edits,
 )
 from bgremover.engine.encode import encode_image
+from bgremover.engine.layout import alpha_box
 from bgremover.engine.products import ProductOptions, shrunk
 from editor.models import Image, JobGone, Result
 from editor.results import decode_stored
@@ -47,7 +47,7 @@ def _preview_cutout(result: Result) -> tuple[np.ndarray, np.ndarray]:
 
 def _info(alpha: np.ndarray, scale: float, parts: list[CutoutObject]) -> dict[str, Any]:
     """The editor's facts about a cut-out whose ``alpha`` is at ``scale`` of full size."""
-    box = subject_box(alpha, 0.0) if alpha.any() else None
+    box = alpha_box(alpha)
     return {
         "parts": [asdict(part) for part in parts],
         "subject_box": [round(side / scale) for side in box] if box else [],

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from bgremover.engine.compose import subject_box
 from bgremover.engine.encode import encode_image, encode_mask
+from bgremover.engine.layout import alpha_box
 from bgremover.engine.pipeline import RemovalOptions, RenderOptions, remove_background, render
 
 Progress = Callable[[str, float], None]
@@ -87,5 +87,5 @@ def make_products(
         with open(path, "wb") as out:
             out.write(data)
         files[name] = path
-    box = list(subject_box(cutout.alpha, 0.0)) if cutout.alpha.any() else []
-    return Products(files=files, subject_box=box, notes=list(cutout.notes))
+    box = alpha_box(cutout.alpha)
+    return Products(files=files, subject_box=list(box or ()), notes=list(cutout.notes))
