@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
-
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
 from editor.batch import BatchSelectionForm, BatchSettingsForm, BatchZip
 from editor.ownership import current_owner
 from editor.ratelimit import ADDRESS, OWNER, configured_rate, limit
-
-
-def _error(message: str, status: int = HTTPStatus.BAD_REQUEST) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
+from editor.views import json_error
 
 
 @require_POST
@@ -25,16 +20,16 @@ def zip_download(request: HttpRequest) -> HttpResponse:
     owner = current_owner(request)
     selection = BatchSelectionForm(request.POST, owner)
     if not selection.is_valid():
-        return _error(selection.first_error())
+        return json_error(selection.first_error())
     choice = BatchSettingsForm(request.POST)
     if not choice.is_valid():
-        return _error(choice.first_error())
+        return json_error(choice.first_error())
     count = len(selection.images)
     # One that would never fit (per browser or per address) is told so, not "try later".
     rates = [configured_rate("downloads", OWNER), configured_rate("downloads", ADDRESS)]
     rate = min((r for r in rates if r is not None), key=lambda r: r.count, default=None)
     if rate is not None and count > rate.count:
-        return _error(
+        return json_error(
             f"A ZIP of {count} images counts as {count} downloads, more than the limit of "
             f"{rate}: select at most {rate.count}.",
         )

@@ -18,6 +18,7 @@ from editor.heavy import ServerBusy, busy_response, heavy_operation
 from editor.models import JobGone
 from editor.ownership import owned_image
 from editor.ratelimit import rate_limited
+from editor.views import json_error
 
 CONFLICT = (
     "These edits changed in another window since this page loaded: reload to continue from "
@@ -26,23 +27,19 @@ CONFLICT = (
 GONE = "This image was deleted meanwhile; nothing was saved."
 
 
-def _error(message: str, status: int, **extra: object) -> JsonResponse:
-    return JsonResponse({"error": message, **extra}, status=status)
-
-
 @require_POST
 @rate_limited("edits")
 def save(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse:
     image = owned_image(request, image_id)
     result = image.latest_result()
     if result is None:
-        return _error("This image has no finished result to edit yet.", HTTPStatus.CONFLICT)
+        return json_error("This image has no finished result to edit yet.", HTTPStatus.CONFLICT)
     try:
         form = EditsForm(request.body, image)
     except RequestDataTooBig:
-        return _error("Too many edits in one request.", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        return json_error("Too many edits in one request.", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     if not form.is_valid():
-        return _error(form.first_error(), HTTPStatus.BAD_REQUEST)
+        return json_error(form.first_error(), HTTPStatus.BAD_REQUEST)
     try:
         with heavy_operation(settings.HEAVY_WAIT_S):
             save_edits(image, result, form.cleaned_data["edits"], form.cleaned_data["version"])
@@ -51,9 +48,9 @@ def save(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse:
         return busy_response()
     except EditConflict:
         image.refresh_from_db()
-        return _error(CONFLICT, HTTPStatus.CONFLICT, version=image.edits_version)
+        return json_error(CONFLICT, HTTPStatus.CONFLICT, version=image.edits_version)
     except JobGone:
-        return _error(GONE, HTTPStatus.NOT_FOUND)
+        return json_error(GONE, HTTPStatus.NOT_FOUND)
     except EngineError as exc:
-        return _error(str(exc), HTTPStatus.BAD_REQUEST)
+        return json_error(str(exc), HTTPStatus.BAD_REQUEST)
     return JsonResponse(state)

@@ -58,8 +58,9 @@ MALFORMED_UPLOAD = (
 RECENT_ON_UPLOAD_PAGE = 8
 
 
-def _error(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
+def json_error(message: str, status: int = HTTPStatus.BAD_REQUEST, **extra: object) -> JsonResponse:
+    """The pages' error answer: ``{"error": message, …extra}`` (the scripts show the message)."""
+    return JsonResponse({"error": message, **extra}, status=status)
 
 
 def _limits() -> dict[str, object]:
@@ -99,24 +100,24 @@ def upload(request: HttpRequest) -> JsonResponse:
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length > max_request_bytes():
         count_refusal("too_large")
-        return _error(too_large_message(), HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        return json_error(too_large_message(), HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
     try:
         form = ImageUploadForm(request.POST, request.FILES)
         # Optional settings for a batch (the upload page's panel), kept with the image.
         batch = BatchSettingsForm(request.POST, prefix="settings")
         if batch.was_sent() and not batch.is_valid():
-            return _error(f"Batch settings: {batch.first_error()}", HTTPStatus.BAD_REQUEST)
+            return json_error(f"Batch settings: {batch.first_error()}", HTTPStatus.BAD_REQUEST)
         with heavy_operation(settings.HEAVY_WAIT_S):
             valid = form.is_valid()
     except UNREADABLE_REQUEST:
         count_refusal("bad_file")
-        return _error(MALFORMED_UPLOAD, HTTPStatus.BAD_REQUEST)
+        return json_error(MALFORMED_UPLOAD, HTTPStatus.BAD_REQUEST)
     except ServerBusy:
         return busy_response()
     if not valid:
         rejection = form.first_error()
         count_refusal(upload_rejection_reason(rejection.status))
-        return _error(rejection.message, rejection.status)
+        return json_error(rejection.message, rejection.status)
     upload_file, info = form.cleaned_data["file"], form.info
     assert info is not None  # set by a successful clean_file
     with transaction.atomic():
@@ -215,7 +216,7 @@ def rerun(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse:
     image = owned_image(request, image_id)
     form = RerunForm(request.POST)
     if not form.is_valid():
-        return _error("Matting must be auto, on or off.", HTTPStatus.BAD_REQUEST)
+        return json_error("Matting must be auto, on or off.", HTTPStatus.BAD_REQUEST)
     with transaction.atomic():
         # Locked (SQLite: the transaction's write lock; PostgreSQL: the row), so a delete
         # cannot slip in before the job row refers to the image.
@@ -261,11 +262,11 @@ def upload_background(request: HttpRequest, image_id: uuid.UUID) -> JsonResponse
         with heavy_operation(settings.HEAVY_WAIT_S):
             valid = form.is_valid()
     except UNREADABLE_REQUEST:
-        return _error(MALFORMED_UPLOAD, HTTPStatus.BAD_REQUEST)
+        return json_error(MALFORMED_UPLOAD, HTTPStatus.BAD_REQUEST)
     except ServerBusy:
         return busy_response()
     if not valid:
-        return _error(form.first_error().message, HTTPStatus.BAD_REQUEST)
+        return json_error(form.first_error().message, HTTPStatus.BAD_REQUEST)
     admit_background(image, len(form.payload))
     if not replace_background(image, form.storage_name("background"), form.payload):
         raise Http404("No such image")  # deleted meanwhile: nothing was kept
@@ -285,10 +286,10 @@ def download(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
     image = owned_image(request, image_id)
     result = image.latest_result()
     if result is None:
-        return _error("This image has no finished result yet.", HTTPStatus.CONFLICT)
+        return json_error("This image has no finished result yet.", HTTPStatus.CONFLICT)
     form = RenderForm(request.GET)
     if not form.is_valid():
-        return _error(form.first_error(), HTTPStatus.BAD_REQUEST)
+        return json_error(form.first_error(), HTTPStatus.BAD_REQUEST)
     limited = limit(request, "downloads")
     if limited is not None:
         return limited
@@ -303,7 +304,7 @@ def _rendered(image: Image, result: Result, choice: dict[str, object]) -> HttpRe
     except ServerBusy:
         return busy_response()
     except (EngineError, LookupError) as exc:
-        return _error(str(exc), HTTPStatus.BAD_REQUEST)
+        return json_error(str(exc), HTTPStatus.BAD_REQUEST)
     return _attachment(rendered.content, rendered.content_type, rendered.filename)
 
 
