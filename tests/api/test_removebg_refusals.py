@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from pathlib import Path
 
 import pytest
@@ -202,4 +203,17 @@ def test_a_hint_map_that_does_not_fit_is_refused_before_any_work(client: Client,
             "invalid_parameters",
         )
         assert expected in title
+    nothing_stored()
+
+
+def test_a_job_not_done_within_the_wait_is_busy_and_leaves_nothing(
+    client: Client, key: str, settings: object
+) -> None:
+    settings.API_SYNC_WAIT_S = 1  # type: ignore[attr-defined]  (no worker runs here)
+    response = post(client, key, {"image_file": photo_file()})
+    assert "not processed in time" in refused(response, 503, "server_busy")
+    assert int(response["Retry-After"]) > 0
+    deadline = time.monotonic() + 5  # the image goes as the answer goes out
+    while Image.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     nothing_stored()
