@@ -66,6 +66,9 @@ def _script(directory: Path) -> Path:
             script = directory / f"block{number}.py"
             script.write_text(code)
             lines.append(f'"$PYTHON" {script.name}')
+        # A block's output may end without a newline (curl prints the server's JSON as it
+        # is): without this the next block's first line would not start a line.
+        lines.append("echo")
     path = directory / "readme.sh"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -124,7 +127,7 @@ def test_the_examples_run_against_the_live_server(
     account = re.search(r'\{"data": \{"attributes".*?\}\}\}\}', out)
     assert account and json.loads(account[0])["data"]["attributes"]["bgremover"]["name"] == "readme"
     # The websocket example printed the second job's states, ending with done.
-    assert re.search(r"(?m)^done 100$", out)
+    assert re.search(r"(?m)^done 100$", out), out[-1500:]
     assert '"code": "invalid_parameters"' in out  # the error example
     assert json.loads((tmp_path / "openapi.json").read_text())["openapi"].startswith("3.1")
 
