@@ -1,4 +1,5 @@
-"""Put the cut-out subject on a new background, and crop to the subject.
+"""Backgrounds and the pieces scene.py composites the subject with (the blend, cover fit,
+blur background), and the subject's crop box.
 
 Everything here works on uint8 numpy arrays and is written for 12–24 MP photos: blends run
 in uint16 integer arithmetic over row chunks (never a float64 copy of the whole image), and
@@ -51,7 +52,7 @@ class Background:
 
     kind: Literal["transparent", "color", "image", "blur"] = "transparent"
     color: tuple[int, int, int] = (255, 255, 255)
-    # H×W×3 uint8 RGB of any size; compose() cover-fits it to the photo.
+    # H×W×3 uint8 RGB of any size; the render (scene.py) cover-fits it to the canvas.
     image: np.ndarray | None = field(default=None, repr=False)
     blur_strength: float = 50.0  # 1..100, for kind="blur"
     opacity: int = 255  # the colour's alpha, for kind="color": below 255 the result is RGBA
@@ -158,78 +159,10 @@ def _load_background_image(path: str) -> np.ndarray:
     return _blend(decoded.rgb, decoded.alpha, white)
 
 
-def compose(
-    foreground: np.ndarray,
-    alpha: np.ndarray,
-    background: Background,
-    original: np.ndarray | None = None,
-) -> np.ndarray:
-    """The subject over ``background``: H×W×4 uint8 RGBA for a transparent background,
-    H×W×3 uint8 RGB otherwise. ``original`` (the decoded photo) is needed for blur."""
-    height, width = _check_layers(foreground, alpha, original)
-    if not isinstance(background, Background):
-        raise OptionsError(f"background must be a Background, got {type(background).__name__}")
-    if background.kind == "transparent":
-        # Fully transparent pixels are invisible: clearing their colour halves the PNG's size
-        # and encoding time for a typical cut-out (12 MP: 22 MB → 10 MB, 0.9 s → 0.4 s).
-        # OpenCV's masked copy does it in 0.03 s at 12 MP, numpy's boolean indexing in 0.25 s.
-        _, visible = cv2.threshold(alpha, 0, 255, cv2.THRESH_BINARY)
-        return cv2.merge([cv2.bitwise_and(foreground, foreground, mask=visible), alpha])
-    if background.kind == "color" and background.opacity < 255:
-        from bgremover.engine.scene import composite  # scene builds on this module
-
-        return composite(foreground, alpha, background, None, None)
-    if background.kind == "color":
-        return _blend(foreground, alpha, np.array(background.color, dtype=np.uint8)[None, None])
-    if background.kind == "image":
-        assert background.image is not None  # guaranteed by Background.__post_init__
-        return _blend(foreground, alpha, cover_fit(background.image, width, height))
-    if original is None:
-        raise OptionsError("a blur background needs the original photo")
-    return _blend(foreground, alpha, blurred_background(original, alpha, background.blur_strength))
-
-
-def _check_layers(
-    foreground: np.ndarray, alpha: np.ndarray, original: np.ndarray | None
-) -> tuple[int, int]:
-    _check_rgb("foreground", foreground)
-    if not isinstance(alpha, np.ndarray) or alpha.dtype != np.uint8 or alpha.ndim != 2:
-        raise OptionsError(f"alpha must be an H×W uint8 array, got {_describe(alpha)}")
-    if alpha.shape != foreground.shape[:2]:
-        raise OptionsError(
-            f"alpha is {_size(alpha)} but the foreground is {_size(foreground)}: "
-            "they must be the same size"
-        )
-    if original is not None:
-        _check_rgb("original", original)
-        if original.shape != foreground.shape:
-            raise OptionsError(
-                f"original photo is {_size(original)} but the foreground is "
-                f"{_size(foreground)}: they must be the same size"
-            )
-    return alpha.shape[0], alpha.shape[1]
-
-
-def _check_rgb(name: str, pixels: np.ndarray) -> None:
-    if (
-        not isinstance(pixels, np.ndarray)
-        or pixels.dtype != np.uint8
-        or pixels.ndim != 3
-        or pixels.shape[2] != 3
-    ):
-        raise OptionsError(f"{name} must be an H×W×3 uint8 RGB array, got {_describe(pixels)}")
-    if pixels.size == 0:
-        raise OptionsError(f"{name} is empty ({_size(pixels)})")
-
-
 def _describe(value: object) -> str:
     if isinstance(value, np.ndarray):
         return f"{value.dtype} array of shape {value.shape}"
     return type(value).__name__
-
-
-def _size(pixels: np.ndarray) -> str:
-    return f"{pixels.shape[1]}×{pixels.shape[0]}"
 
 
 def _row_chunks(height: int, width: int) -> Iterator[slice]:

@@ -3,7 +3,7 @@ server renders, for every background kind, blur strengths, crop margins and the 
 and for the canvas, the subject's size and place, and the shadow.
 
 The preview composites in the browser (editor/static/editor/preview.js, blur.js) and the
-download is rendered by the engine (bgremover/engine/compose.py); both are compared at the
+download is rendered by the engine (bgremover/engine/scene.py); both are compared at the
 preview's size after flattening any transparency onto grey, by the mean absolute difference
 and a high percentile of it (a halo or a shifted crop shows in both)."""
 

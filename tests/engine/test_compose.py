@@ -7,16 +7,31 @@ import pytest
 from bgremover.engine.compose import (
     Background,
     blur_sigma,
-    compose,
     cover_fit,
     parse_background,
     subject_box,
 )
 from bgremover.engine.errors import OptionsError
+from bgremover.engine.layout import Plan
+from bgremover.engine.scene import background_layer, composite
 
 
 def solid(height: int, width: int, rgb: tuple[int, int, int]) -> np.ndarray:
     return np.broadcast_to(np.array(rgb, dtype=np.uint8), (height, width, 3)).copy()
+
+
+def compose(
+    foreground: np.ndarray,
+    alpha: np.ndarray,
+    background: Background,
+    original: np.ndarray | None = None,
+) -> np.ndarray:
+    """The subject over ``background`` as a render on the photo's own canvas composites it
+    (scene.py, no shadow)."""
+    height, width = alpha.shape
+    plan = Plan(width, height, 1.0, 0.0, 0.0)
+    backdrop = background_layer(background, plan, original, alpha)
+    return composite(foreground, alpha, background, backdrop, None)
 
 
 # --- colour blending -------------------------------------------------------------------
@@ -245,35 +260,6 @@ def test_parse_background_names_the_file_that_is_not_an_image(tmp_path: Path):
 def test_background_rejects_invalid_values(kwargs, message):
     with pytest.raises(OptionsError, match=message):
         Background(**kwargs)
-
-
-# --- validation of the layers ----------------------------------------------------------
-
-
-def test_mismatched_alpha_size_is_an_options_error_not_a_broadcast_error():
-    with pytest.raises(OptionsError, match="alpha is 5×4 but the foreground is 6×4"):
-        compose(solid(4, 6, (0, 0, 0)), np.zeros((4, 5), np.uint8), Background())
-
-
-def test_mismatched_original_size_is_an_options_error():
-    photo, alpha = subject_on_texture(16)
-    with pytest.raises(OptionsError, match="original photo is 15×16"):
-        compose(photo, alpha, Background(kind="blur"), original=photo[:, :15].copy())
-
-
-@pytest.mark.parametrize(
-    "foreground, alpha, message",
-    [
-        (np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4), np.uint8), "foreground must be"),
-        (np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.uint8), "foreground must be"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4, 1), np.uint8), "alpha must be"),
-        (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint16), "alpha must be"),
-        (np.zeros((0, 4, 3), np.uint8), np.zeros((0, 4), np.uint8), "empty"),
-    ],
-)
-def test_wrong_shapes_and_dtypes_are_options_errors(foreground, alpha, message):
-    with pytest.raises(OptionsError, match=message):
-        compose(foreground, alpha, Background(kind="color"))
 
 
 # --- subject box --------------------------------------------------------------
