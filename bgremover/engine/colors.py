@@ -60,6 +60,13 @@ CSS_COLORS: dict[str, str] = {
 _HEX = re.compile(r"#?([0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})", re.IGNORECASE)
 
 
+def hex_digits(text: str) -> str | None:
+    """The 3, 6 or 8 hex digits of ``text`` written as a hex colour (``#`` optional), or
+    None when it is not one."""
+    match = _HEX.fullmatch(text)
+    return match.group(1) if match else None
+
+
 def parse_color(text: str) -> RGBA:
     """(r, g, b, a), each 0–255, from ``"#1e90ff"``, ``"1e90ff"``, ``"fff"``, ``"1e90ff80"``
     (the last two digits are the alpha), a CSS colour name (``"dodgerblue"``, any case) or
@@ -75,13 +82,12 @@ def parse_color(text: str) -> RGBA:
         return (0, 0, 0, 0)
     if name in CSS_COLORS:
         value = CSS_COLORS[name]
-    match = _HEX.fullmatch(value)
-    if not match:
+    digits = hex_digits(value)
+    if digits is None:
         raise OptionsError(
             f"colour {text!r} is not a hex colour (#rgb, #rrggbb or #rrggbbaa, '#' "
             "optional) or a CSS colour name"
         )
-    digits = match.group(1)
     if len(digits) == 3:
         digits = "".join(d * 2 for d in digits)
     if len(digits) == 6:

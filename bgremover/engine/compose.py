@@ -24,7 +24,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from bgremover.engine.colors import CSS_COLORS, parse_color
+from bgremover.engine.colors import CSS_COLORS, hex_digits, parse_color
 from bgremover.engine.errors import EngineError, OptionsError
 from bgremover.engine.layout import Box, alpha_box, grown_box
 
@@ -41,8 +41,6 @@ _MIN_BACKGROUND_SHARE = 0.02
 # Pixels per chunk for row-chunked arithmetic: bounds temporary memory to a few MB.
 _CHUNK_PIXELS = 1 << 20
 
-# Without "#", only these look like a colour rather than a file name.
-_HEX_COLOR = re.compile(r"#?(?:[0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})", re.IGNORECASE)
 _BLUR = re.compile(r"blur(?::(.*))?", re.IGNORECASE)
 
 
@@ -108,7 +106,8 @@ def parse_background(spec: str | os.PathLike[str]) -> Background:
     lowered = text.lower()
     if lowered == "transparent":
         return Background()
-    if text.startswith("#") or lowered in CSS_COLORS or _HEX_COLOR.fullmatch(text):
+    # Without "#", only a colour name or hex digits look like a colour, not a file name.
+    if text.startswith("#") or lowered in CSS_COLORS or hex_digits(text) is not None:
         try:
             return background_from_color(parse_color(text))
         except OptionsError as exc:
