@@ -74,7 +74,7 @@ FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "add_shadow": ("false", lambda text: parse.parse_bool(text, what="add_shadow")),
     "matting": (Job.Matting.AUTO, _one_of(MATTING, "matting")),
 }
-SHADOW_FIELDS = ("shadow_opacity", "shadow_softness", "shadow_direction", "shadow_distance")
+SHADOW_FIELDS = tuple(f"shadow_{name}" for name in parse.SHADOW_SETTINGS)
 MAX_VALUE_LENGTH = 100
 
 
@@ -105,17 +105,15 @@ class RemoveBgForm(forms.Form):
             text = fields.get(name) or default
             data[name] = self._read(name, text, reader)
         shadow_type = fields.get("shadow_type") or ("drop" if data["add_shadow"] else "none")
+        # Each setting read on its own, so a refusal names its field; read even when no
+        # shadow is asked for: a typo should not pass.
         settings = {
-            name[len("shadow_") :]: fields[name] for name in SHADOW_FIELDS if fields.get(name)
+            name: self._read(f"shadow_{name}", fields[f"shadow_{name}"], read)
+            for name, read in parse.SHADOW_SETTINGS.items()
+            if fields.get(f"shadow_{name}")
         }
-        for name, value in settings.items():
-            if len(value) > MAX_VALUE_LENGTH:
-                raise forms.ValidationError(f"shadow_{name} is too long.")
-        if settings:  # checked even when no shadow is asked for: a typo should not pass
-            self._read("shadow_type", "drop", lambda text: parse.parse_shadow(text, **settings))
-        data["shadow"] = self._read(
-            "shadow_type", shadow_type, lambda text: parse.parse_shadow(text, **settings)
-        )
+        shadow = self._read("shadow_type", shadow_type, parse.parse_shadow_type)
+        data["shadow"] = None if shadow is None else parse.shadow_with(shadow, settings)
         return data
 
     @staticmethod

@@ -121,9 +121,16 @@ def layout_options(options: dict[str, Any], output: str) -> dict[str, Any]:
     shadow_type = options["shadow_type"] or "drop"
     if shadow_type.strip().lower() == "none":
         return layout
-    try:
-        layout["shadow"] = render_options.parse_shadow(shadow_type, **settings)
-    except EngineError as exc:
-        option = next((f"--shadow-{key}" for key in settings if key in str(exc)), "--shadow-type")
-        raise CommandError(f"{option}: {exc}") from exc
+    # Type first, then each setting on its own: a refusal names its option.
+    shadow = parsed("shadow_type", lambda _: render_options.parse_shadow_type(shadow_type))
+    if shadow is not None:
+        shadow = render_options.shadow_with(
+            shadow,
+            {
+                key: parsed(f"shadow_{key}", read)
+                for key, read in render_options.SHADOW_SETTINGS.items()
+                if key in settings
+            },
+        )
+    layout["shadow"] = shadow
     return layout

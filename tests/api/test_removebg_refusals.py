@@ -97,6 +97,13 @@ def test_bad_parameters_are_named(
     nothing_stored()
 
 
+def test_a_bad_shadow_setting_is_named_itself_not_shadow_type(client: Client, key: str) -> None:
+    fields = {"image_file": photo_file(), "shadow_opacity": "40", "shadow_softness": "80%"}
+    title = refused(post(client, key, fields), 400, "invalid_parameters")
+    assert title.startswith("shadow softness must be from 0 % to 50 %"), title
+    nothing_stored()
+
+
 def test_bad_image_sources(client: Client, key: str, settings: object) -> None:
     refused(post(client, key, {"size": "preview"}), 400, "missing_source")
     both = {"image_file": photo_file(), "image_file_b64": base64.b64encode(png()).decode()}

@@ -125,6 +125,8 @@ def test_size_caps_a_large_canvas(tmp_path, photo, u2netp_weights):
         (["--shadow-opacity", "150"], "--shadow-opacity: shadow opacity must be from 0"),
         (["--shadow-softness", "80%"], "--shadow-softness: shadow softness must be from 0"),
         (["--shadow-direction", "north"], "--shadow-direction: .*angle in degrees"),
+        # The value names another given option: the refusal still names its own.
+        (["--shadow-opacity", "40", "--shadow-softness", "opacity"], "--shadow-softness: "),
         (["--shadow-type", "soft"], "--shadow-type: .*none, drop, 3D or car"),
         (["--output", "mask", "--shadow"], "--shadow has no effect with --output mask"),
         (["--roi", "0 0 10"], "--roi: .*needs 4 values"),
