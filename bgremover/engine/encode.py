@@ -58,18 +58,23 @@ def encode_image(pixels: np.ndarray, fmt: str, *, icc_profile: bytes | None = No
             "JPEG cannot store transparency: choose a background colour or image, or PNG/WebP"
         )
     height, width = pixels.shape[:2]
-    if key in _MAX_SIDE and max(height, width) > _MAX_SIDE[key]:
+    side_key = "jpeg" if key == "zip" else key  # a ZIP's colour is a JPEG
+    if side_key in _MAX_SIDE and max(height, width) > _MAX_SIDE[side_key]:
         raise OptionsError(
-            f"{key.upper()} cannot store an image of {width}×{height} pixels "
-            f"(at most {_MAX_SIDE[key]} on a side): choose PNG"
+            f"{side_key.upper()} cannot store an image of {width}×{height} pixels "
+            f"(at most {_MAX_SIDE[side_key]} on a side): choose PNG"
         )
     if key == "png":
         return _png(pixels, icc_profile)
     if key == "zip":
         return _zip(pixels, icc_profile)
-    image = Image.fromarray(pixels, "RGBA" if has_alpha else "RGB")
+    return _pillow(Image.fromarray(pixels, "RGBA" if has_alpha else "RGB"), key, icc_profile)
+
+
+def _pillow(image: Image.Image, key: str, icc_profile: bytes | None) -> bytes:
+    """WebP or JPEG bytes of an RGB or RGBA image (or RGBX, which JPEG stores as RGB)."""
     params: dict[str, object] = {"icc_profile": icc_profile} if icc_profile else {}
-    if key == "webp" and has_alpha:
+    if key == "webp" and image.mode == "RGBA":
         params.update(lossless=True, method=0, quality=25)
     elif key == "webp":
         params.update(quality=90, method=2)
@@ -81,16 +86,20 @@ def encode_image(pixels: np.ndarray, fmt: str, *, icc_profile: bytes | None = No
 
 
 def _zip(pixels: np.ndarray, icc_profile: bytes | None) -> bytes:
-    """color.jpg and alpha.png in a ZIP (stored, not deflated: both are compressed already)."""
-    height, width = pixels.shape[:2]
-    colour = np.ascontiguousarray(pixels[:, :, :3])
-    if pixels.shape[2] == 4:
-        alpha = np.ascontiguousarray(pixels[:, :, 3])
+    """color.jpg and alpha.png in a ZIP (stored, not deflated: both are compressed already).
+
+    Both are read from ``pixels`` where they lie, not copied out first: RGBA pixels are the
+    colour as Pillow's RGBX (it maps the array, and the JPEG leaves the fourth byte out),
+    and the alpha a strided view (_png reads any layout)."""
+    height, width, channels = pixels.shape
+    colour = Image.fromarray(pixels, "RGBX" if channels == 4 else "RGB")
+    if channels == 4:
+        alpha = pixels[:, :, 3]
     else:
-        alpha = np.full((height, width), 255, np.uint8)
+        alpha = np.broadcast_to(np.uint8(255), (height, width))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("color.jpg", encode_image(colour, "jpeg", icc_profile=icc_profile))
+        archive.writestr("color.jpg", _pillow(colour, "jpeg", icc_profile))
         archive.writestr("alpha.png", _png(alpha, None))
     return buffer.getvalue()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zipfile
 import zlib
 
 import numpy as np
@@ -249,3 +250,23 @@ def test_mask_is_a_single_channel_8bit_png_and_exact():
 def test_mask_refuses_anything_but_a_2d_uint8_array(alpha):
     with pytest.raises(ValueError, match="expected a non-empty H×W uint8 array"):
         encode_mask(alpha)
+
+
+# --- ZIP (remove.bg's color.jpg + alpha.png) -------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_zip_holds_the_colour_as_its_jpeg_and_the_alpha_as_a_png(channels):
+    pixels = photo(channels=channels)
+    archive = zipfile.ZipFile(io.BytesIO(encode_image(pixels, "zip", icc_profile=SRGB_PROFILE)))
+    assert archive.namelist() == ["color.jpg", "alpha.png"]
+    colour = np.ascontiguousarray(pixels[..., :3])
+    assert archive.read("color.jpg") == encode_image(colour, "jpeg", icc_profile=SRGB_PROFILE)
+    alpha = np.asarray(opened(archive.read("alpha.png")))
+    expected = pixels[..., 3] if channels == 4 else np.full(pixels.shape[:2], 255, np.uint8)
+    assert np.array_equal(alpha, expected)
+
+
+def test_zip_refuses_sides_beyond_jpeg_limit():
+    with pytest.raises(OptionsError, match=r"JPEG cannot store an image of 65536×1 pixels"):
+        encode_image(np.zeros((1, 65_536, 4), np.uint8), "zip")
