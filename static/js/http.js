@@ -6,10 +6,12 @@ export function csrfToken() {
 }
 
 // POST (or another unsafe method) with Django's CSRF header; resolves to the Response.
-export function send(url, { method = "POST", body = null } = {}) {
+// ``signal``: an AbortSignal that cancels the request (and the reading of its body).
+export function send(url, { method = "POST", body = null, signal = undefined } = {}) {
   return fetch(url, {
     method,
     body,
+    signal,
     credentials: "same-origin",
     headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
   });

@@ -3,7 +3,7 @@
 // page counts the entries as they arrive (each entry's local header names its size), shows
 // "Rendered 3 of 12", can cancel, and saves the finished archive from a Blob URL.
 
-import { csrfToken, errorMessage } from "../js/http.js";
+import { errorMessage, send } from "../js/http.js";
 import { filenameFrom, saveBlob } from "./download.js";
 import { setupSettings } from "./batch_settings.js";
 
@@ -118,13 +118,7 @@ function setupBatch() {
     status.textContent = `Rendering ${chosen.length === 1 ? "1 image" : `${chosen.length} images`}…`;
     let response;
     try {
-      response = await fetch(form.action, {
-        method: "POST",
-        body,
-        credentials: "same-origin",
-        headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
-        signal: controller.signal,
-      });
+      response = await send(form.action, { body, signal: controller.signal });
       if (!response.ok) {
         finish(await errorMessage(response));
         return;
