@@ -18,7 +18,7 @@ from api.options import FIELDS, SHADOW_FIELDS, RemoveBgForm
 from api.outbound import FetchError
 from api.request_data import RequestData
 from api.webhooks import check_webhook_url, webhook_policy_from_settings
-from editor.forms import ImageUploadForm, human_bytes
+from editor.forms import FirstErrorMixin, ImageUploadForm, human_bytes
 from editor.models import Job
 
 SOURCE_FIELDS = ("image_file", "image_file_b64", "image_url")
@@ -28,14 +28,14 @@ NO_IMAGE = (
 )
 
 
-def _first_error(form: forms.Form) -> str:
-    for field, errors in form.errors.items():
-        message = str(errors[0])
-        return message if field == "__all__" else f"{field}: {message}"
-    return "The parameters are not valid."
+class _ParametersForm(FirstErrorMixin, forms.Form):
+    """A refusal names its field (clean()'s own messages stand alone)."""
+
+    invalid_message = "The parameters are not valid."
+    unnamed_fields = frozenset({"__all__"})
 
 
-class JobSubmitForm(forms.Form):
+class JobSubmitForm(_ParametersForm):
     """A submission's own fields; any other field (remove.bg's render options) is left for
     the result download, as remove.bg ignores fields it does not know."""
 
@@ -73,7 +73,7 @@ class JobSubmitForm(forms.Form):
             self.refusal.code = "invalid_webhook_url"
             raise self.refusal
         code = "invalid_webhook_url" if "webhook_url" in self.errors else "invalid_parameters"
-        raise bad_request(_first_error(self), code)
+        raise bad_request(self.first_error(), code)
 
 
 # remove.bg's render options a submission may carry for its results (api.options).
@@ -158,7 +158,7 @@ def check_images(found: list[Source]) -> list[CheckedImage]:
     return checked
 
 
-class JobListForm(forms.Form):
+class JobListForm(_ParametersForm):
     """``GET /api/v1/jobs``: ``limit`` (1-100, default 20), ``before`` (a job id: the page
     after it, as ``meta.next`` links), ``status`` (only jobs in that state)."""
 
@@ -171,7 +171,7 @@ class JobListForm(forms.Form):
 
     def checked(self) -> dict[str, Any]:
         if not self.is_valid():
-            raise bad_request(_first_error(self))
+            raise bad_request(self.first_error())
         data = dict(self.cleaned_data)
         data["limit"] = data.get("limit") or self.DEFAULT_LIMIT
         return data

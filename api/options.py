@@ -23,6 +23,7 @@ from bgremover.engine.compose import Background
 from bgremover.engine.errors import OptionsError
 from bgremover.engine.layout import Canvas
 from bgremover.engine.pipeline import RenderOptions
+from editor.forms import FirstErrorMixin
 from editor.models import Job
 
 TYPES = frozenset(
@@ -78,8 +79,10 @@ SHADOW_FIELDS = tuple(f"shadow_{name}" for name in parse.SHADOW_SETTINGS)
 MAX_VALUE_LENGTH = 100
 
 
-class RemoveBgForm(forms.Form):
+class RemoveBgForm(FirstErrorMixin, forms.Form):
     """A call's parameters; ``cleaned_data`` holds each FIELDS value parsed, and "shadow"."""
+
+    invalid_message = "The parameters are not valid."
 
     def __init__(self, data: RequestData) -> None:
         super().__init__(data.fields, data.files)
@@ -92,11 +95,6 @@ class RemoveBgForm(forms.Form):
         if not form.is_valid():
             raise bad_request(form.first_error())
         return form
-
-    def first_error(self) -> str:
-        for errors in self.errors.values():
-            return str(errors[0])
-        return "The parameters are not valid."
 
     def clean(self) -> dict[str, Any]:
         fields = self.request_data.fields

@@ -22,7 +22,7 @@ from django import forms
 from django.conf import settings
 
 from bgremover.engine.errors import EngineError
-from editor.forms import RenderForm
+from editor.forms import FirstErrorMixin, RenderForm
 from editor.heavy import ServerBusy, heavy_operation
 from editor.models import Image
 from editor.off_thread import off_thread
@@ -37,8 +37,10 @@ SLOT_WAIT_S = 120
 _UNSAFE_IN_ENTRY_NAMES = re.compile(r'[<>:"/\\|?*;\x00-\x1f\x7f]')
 
 
-class BatchSelectionForm(forms.Form):
+class BatchSelectionForm(FirstErrorMixin, forms.Form):
     """The images of a batch: ``image`` ids (repeated), all the requesting owner's."""
+
+    invalid_message = "The selection is not valid."
 
     use_saved = forms.BooleanField(required=False)
 
@@ -79,11 +81,6 @@ class BatchSelectionForm(forms.Form):
             )
         self.images = [found[image_id] for image_id in ids]
         return data
-
-    def first_error(self) -> str:
-        for errors in self.errors.values():
-            return str(errors[0])
-        return "The selection is not valid."
 
 
 # Labels for the batch panel (RenderForm's own names are the field names).

@@ -15,6 +15,7 @@ from http import HTTPStatus
 from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.forms.utils import ErrorDict
 
 from bgremover.engine.edits import Edit, parse_edits
 from bgremover.engine.errors import ImageDecodeError, ImageTooLargeError, OptionsError
@@ -38,6 +39,24 @@ def display_name(filename: str | None) -> str:
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(char for char in name if char.isprintable()).strip()
     return name[:255] or "image"
+
+
+class FirstErrorMixin:
+    """``first_error()`` for a form refused with one message: its first error (Django keeps
+    them in field order), led by the field's name unless ``unnamed_fields`` is None or holds
+    the field ("__all__": the errors of clean())."""
+
+    invalid_message = "The form is not valid."  # when no message says why
+    unnamed_fields: frozenset[str] | None = None
+    errors: ErrorDict  # the form's
+
+    def first_error(self) -> str:
+        for field, errors in self.errors.items():
+            message = str(errors[0])
+            if self.unnamed_fields is None or field in self.unnamed_fields:
+                return message
+            return f"{field}: {message}"
+        return self.invalid_message
 
 
 @dataclass
@@ -142,8 +161,10 @@ def _whole_number(label: str, low: int, high: int, unit: str = "") -> forms.Inte
     )
 
 
-class RenderForm(forms.Form):
+class RenderForm(FirstErrorMixin, forms.Form):
     """A download request: which background, crop, output and file format."""
+
+    invalid_message = "The download options are not valid."
 
     BACKGROUNDS = [
         ("transparent", "Transparent"),
@@ -226,19 +247,17 @@ class RenderForm(forms.Form):
             )
         return data
 
-    def first_error(self) -> str:
-        for errors in self.errors.values():
-            return str(errors[0])
-        return "The download options are not valid."
 
-
-class EditsForm(forms.Form):
+class EditsForm(FirstErrorMixin, forms.Form):
     """A save of the editor's touch-ups, sent as JSON ``{"version": n, "edits": [...]}``:
     ``version`` is the Image.edits_version the editor started from; ``edits`` the whole list
     (bgremover.engine.edits), checked against the image's size and EditLimits."""
 
     version = forms.IntegerField(min_value=0)
     edits = forms.Field(required=False)  # any JSON value, checked by clean_edits
+
+    invalid_message = "The edits are not valid."
+    unnamed_fields = frozenset({"edits"})
 
     def __init__(self, body: bytes, image: Image) -> None:
         try:
@@ -258,7 +277,4 @@ class EditsForm(forms.Form):
     def first_error(self) -> str:
         if not self.readable:
             return 'Send the edits as JSON: {"version": 0, "edits": [...]}.'
-        for field, errors in self.errors.items():
-            message = str(errors[0])
-            return message if field == "edits" else f"{field}: {message}"
-        return "The edits are not valid."
+        return super().first_error()
