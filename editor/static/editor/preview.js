@@ -169,10 +169,15 @@ export class Preview extends EventTarget {
   }
 
   // Where the photo lands on the download's canvas, at full resolution (see planLayout).
+  // Worked out once per change of the layout, crop or subject box: the redraw, the size
+  // hint and the overlay's every pointer move all read it.
   plan() {
     const { width, height } = this.full;
     const cropped = this.crop.enabled && this.output !== "none" && this.box?.length === 4;
-    return planLayout(width, height, this.box, { ...this.layout, cropMargin: cropped ? this.crop.margin : null });
+    const layout = { ...this.layout, cropMargin: cropped ? this.crop.margin : null };
+    const key = JSON.stringify([this.box, layout]);
+    if (this.planned?.key !== key) this.planned = { key, plan: planLayout(width, height, this.box, layout) };
+    return this.planned.plan;
   }
 
   // The part of the photo the download spans, in full-resolution photo pixels (left, top,
