@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import re
 import time
 import zipfile
 from pathlib import Path
@@ -17,7 +18,15 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import PHONE, device_page
-from tests.browser.pages import DOG, FOX, open_upload_page, photo, wait_done
+from tests.browser.pages import (
+    DOG,
+    FOX,
+    JOB_TIMEOUT_MS,
+    card,
+    open_upload_page,
+    photo,
+    wait_done,
+)
 from tests.browser.test_accessibility import assert_no_violations
 
 pytestmark = pytest.mark.browser
@@ -74,6 +83,36 @@ def test_two_of_three_images_in_a_zip_with_a_colour_background(page: Page, eval_
     status = page.locator("#batch-status")
     expect(status).to_contain_text("2 of 2 images")
     expect(page.get_by_role("button", name="Download ZIP")).to_be_enabled()
+
+
+def test_an_image_that_finishes_while_the_gallery_is_open_can_be_selected_at_once(
+    page: Page, eval_dir: Path
+) -> None:
+    """No reload: the gallery follows the jobs it shows unfinished; once one is done its card
+    has its thumbnails, its download link and a checkbox that puts it in the ZIP."""
+    stems = [DOG, FOX, THIRD]
+    open_upload_page(page)
+    page.set_input_files("#file-input", [photo(eval_dir, stem) for stem in stems])
+    for stem in stems:  # every upload answered, so leaving the page cancels none
+        expect(card(page, f"{stem}.jpg")).to_have_attribute("data-status", re.compile("."))
+    page.goto("/gallery/")
+    pending = page.locator(".gallery-card[data-state]")  # one worker: the last ones queue
+    assert pending.count() > 0, "every job ended before the gallery opened"
+    later = pending.last
+    name = later.locator(".job-name").inner_text()
+    expect(later.locator(".select-unavailable")).to_be_visible()
+    page.evaluate("window.stillTheSamePage = true")
+
+    checkbox = page.get_by_role("checkbox", name=f"Select {name}")
+    expect(checkbox).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    checkbox.check()
+    expect(page.locator("#batch-count")).to_have_text("1 selected")
+    expect(later.locator(".badge-done")).to_have_text("Done")
+    expect(later.locator("img")).to_have_count(2)
+    expect(later.get_by_role("link", name=f"Download PNG of {name}")).to_be_visible()
+    expect(later.locator(".select-unavailable")).to_have_count(0)
+    assert page.evaluate("window.stillTheSamePage") is True  # not reloaded
+    assert download_zip(page).namelist() == [name.replace(".jpg", "-cutout.png")]
 
 
 def test_selection_by_keyboard_and_on_a_phone(

@@ -67,7 +67,8 @@ function setupBatch() {
 
   const panel = document.getElementById("batch-panel");
   const cards = () => (grid.isConnected ? [...grid.querySelectorAll(".gallery-card")].filter((card) => !card.hidden) : []);
-  const inputs = () => cards().flatMap((card) => [...card.querySelectorAll(".select-input")]);
+  // A card whose job is unfinished has its checkbox disabled (gallery.js enables it).
+  const inputs = () => cards().flatMap((card) => [...card.querySelectorAll(".select-input:not(:disabled)")]);
   const selected = () => inputs().filter((input) => input.checked);
 
   function update() {

@@ -1,7 +1,9 @@
 // Gallery: delete one image with a few seconds to undo it, or all of them after a
-// confirmation; both forms still work without JavaScript.
+// confirmation; both forms still work without JavaScript. Images whose job is unfinished
+// follow it, and can be selected for the ZIP as soon as it is done.
 
 import { errorMessage, send } from "../js/http.js";
+import { watchJob } from "../js/jobs.js";
 import { deleteWithUndo, forgetPending, takeJustDeleted } from "../js/undo.js";
 
 const grid = document.getElementById("gallery");
@@ -30,6 +32,40 @@ grid?.querySelectorAll(".gallery-card").forEach((card) => {
   if (gone.has(card.dataset.image)) card.remove();
 });
 if (grid && grid.children.length === 0) showEmpty();
+
+// A card's status badge and picture as its job moves on; once done, its thumbnails, its
+// checkbox for the ZIP and its download link, as a reload would show them.
+function showState(card, state) {
+  const badge = card.querySelector(".meta .badge");
+  badge.className = `badge badge-${state.status}`;
+  badge.textContent = state.status.charAt(0).toUpperCase() + state.status.slice(1); // Job.Status's labels
+  const [original, cutout] = card.querySelectorAll(".gallery-thumbs .thumb");
+  if (state.status !== "done") {
+    cutout.querySelector(".thumb-placeholder").textContent = state.stage_label;
+    return;
+  }
+  const name = card.querySelector(".job-name").textContent;
+  for (const [thumb, src, alt] of [
+    [original, state.urls.thumb_original, `Original: ${name}`],
+    [cutout, state.urls.thumb_cutout, `Cut-out of ${name}`],
+  ]) {
+    const img = document.createElement("img");
+    Object.assign(img, { src, alt });
+    thumb.replaceChildren(img);
+  }
+  card.querySelector(".select-unavailable")?.remove();
+  card.querySelector(".select-input").disabled = false;
+  card.querySelector(".select-card").hidden = false; // batch.js counts it from here
+  const link = card.querySelector(".card-download");
+  link.href = state.urls.cutout;
+  link.hidden = false;
+}
+
+grid?.querySelectorAll(".gallery-card[data-state]").forEach((card) => {
+  watchJob(JSON.parse(card.dataset.state), (state) => {
+    if (card.isConnected) showState(card, state);
+  });
+});
 
 document.querySelectorAll(".delete-form").forEach((form) => {
   form.addEventListener("submit", (event) => {
