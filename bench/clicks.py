@@ -7,8 +7,10 @@ from its border, keep if it is missed subject, remove if it is kept background, 
 ``apply_hints`` again with all marks so far. NoC@90 / NoC@95: marks needed to reach IoU
 0.90 / 0.95 (at most 20; a photo that never does counts 20), over the SOD photos whose
 automatic IoU is below 0.95. Beside it a plain brush: the same protocol with the marks painted
-straight into the automatic alpha. On the matting set: SAD (score.py's) before and after 3
-marks. Latency: ``apply_hints`` on the largest photo resampled to 12 MP, with 1 and 3 marks.
+straight into the automatic alpha; and the protocol's bound for a spread (``perfect_spread``:
+each mark fixes exactly the mistake it lies in, marks kept hard). On the matting set: SAD
+(score.py's) before and after 3 marks. Latency: ``apply_hints`` on the largest photo
+resampled to 12 MP, with 1 and 3 marks.
 
 Automatic results are cached under ``bench/results/clicks_auto/`` (keyed by the engine's
 source and the weights), so reruns only pay for the marks.
@@ -71,6 +73,31 @@ def plain_brush(
 
 
 METHODS: dict[str, Refine] = {"smart marks": smart, "plain brush": plain_brush}
+BOUND = "perfect spread (bound)"
+
+
+def perfect_spread(truth: np.ndarray) -> Refine:
+    """What the protocol allows at best for a spread that follows each mark to the edge of the
+    mistake it lies in: every error region of the automatic result under a mark takes the
+    ground truth, and the marks are painted as they are (hard, like the engine's)."""
+    from bgremover.engine.hints import KEEP, REMOVE
+
+    def refine(
+        photo: np.ndarray, fg: np.ndarray, alpha: np.ndarray, hints: np.ndarray
+    ) -> np.ndarray:
+        error = ((alpha >= 128) != truth).view(np.uint8)
+        count, labels = cv2.connectedComponents(error, connectivity=8)
+        hit = np.zeros(count, bool)
+        hit[labels[(hints == KEEP) | (hints == REMOVE)]] = True
+        hit[0] = False
+        fixed = np.where(hit[labels], np.where(truth, 255, 0).astype(np.uint8), alpha)
+        return plain_brush(photo, fg, fixed, hints)
+
+    return refine
+
+
+def methods_for(truth: np.ndarray) -> dict[str, Refine]:
+    return {**METHODS, BOUND: perfect_spread(truth)}
 
 
 def _cache_key(weights: Path) -> str:
@@ -162,7 +189,9 @@ def clicks_to(scores: list[float], level: float) -> int:
 
 
 def run_sod(split: EvalSplit, weights: Path, scorer, log: Callable[[str], None]) -> dict:
-    rows: dict[str, dict] = {name: {"noc90": [], "noc95": [], "worse": []} for name in METHODS}
+    rows: dict[str, dict] = {
+        name: {"noc90": [], "noc95": [], "worse": []} for name in [*METHODS, BOUND]
+    }
     photos = []
     for image in split.sod_images:
         photo, fg, alpha = automatic(image, "sod", weights)
@@ -170,7 +199,7 @@ def run_sod(split: EvalSplit, weights: Path, scorer, log: Callable[[str], None])
         if iou(alpha, truth) >= AUTO_GOOD:
             continue
         photos.append(image.stem)
-        for name, refine in METHODS.items():
+        for name, refine in methods_for(truth).items():
             scores, _ = simulate(photo, fg, alpha, truth, refine, MAX_MARKS)
             rows[name]["noc90"].append(clicks_to(scores, 0.90))
             rows[name]["noc95"].append(clicks_to(scores, 0.95))
@@ -197,14 +226,16 @@ def run_sod(split: EvalSplit, weights: Path, scorer, log: Callable[[str], None])
 
 
 def run_matting(split: EvalSplit, weights: Path, scorer, workdir: Path) -> dict:
-    folders = {"automatic": workdir / "auto"} | {name: workdir / name for name in METHODS}
+    folders = {"automatic": workdir / "auto"} | {
+        name: workdir / f"method{number}" for number, name in enumerate([*METHODS, BOUND])
+    }
     for folder in folders.values():
         folder.mkdir(parents=True)
     for image in split.matting_images:
         photo, fg, alpha = automatic(image, "matting", weights)
         truth = scorer.load_gray(split.matting_alpha / f"{image.stem}.png")[0] >= 0.5
         Image.fromarray(alpha, "L").save(folders["automatic"] / f"{image.stem}.png")
-        for name, refine in METHODS.items():
+        for name, refine in methods_for(truth).items():
             _, alphas = simulate(photo, fg, alpha, truth, refine, MATTING_MARKS, stop_at=None)
             Image.fromarray(alphas[-1], "L").save(folders[name] / f"{image.stem}.png")
     scores = {
