@@ -4,15 +4,16 @@
 a call with fewer marks) and returns the corrected alpha. Each mark is spread to what belongs
 with it by a graph cut (OpenCV's GrabCut, initialised from the automatic mask) inside the
 mark's reach; marked pixels are hard constraints, everything outside the reach keeps its
-automatic label and so anchors the colour models. Marks whose reaches do not meet get a cut
-(and colour models) of their own, so a mark cannot undo a distant mark's spread. A change is
-kept only where it is connected to a mark that asks for it (a keep mark can only add subject,
-a remove mark only take it away), so pixels no mark can affect keep the automatic alpha
-exactly. The new edges are then matted (matting.estimate_matte: closed-form solve, guided
-upsampling, foreground colours), and only the changed pixels and a band around them take the
-new values. The spreading runs on crops around the marks at a bounded working resolution, so
-a mark costs about the same on any photo size. (Measurements and the methods tried:
-docs/decisions.md, "Smart marks (hints)".)
+automatic label and so anchors the colour models (the cut sees a margin of such context
+around the reach). Marks whose reaches do not meet get a cut (and colour models) of their
+own, so a mark cannot undo a distant mark's spread. A change is kept only where it is
+connected to a mark that asks for it (a keep mark can only add subject, a remove mark only
+take it away), so pixels no mark can affect keep the automatic alpha exactly. The new edges
+are then matted (matting.estimate_matte: closed-form solve, guided upsampling, foreground
+colours), and only the changed pixels and a band around them take the new values. The
+spreading runs on crops around the marks at a bounded working resolution, so a mark costs
+about the same on any photo size. (Measurements and the methods tried: docs/decisions.md,
+"Smart marks (hints)".)
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class HintOptions:
     working_side: int = 384  # longer side of the crop around the marks for the graph cut
     matting_side: int = 768  # longer side of the matting solve along the new edges
     edge_band: float = 0.01  # soft band around changed regions, share of the crop's side
+    # Context around a group's reach that its cut sees with the automatic labels fixed (so the
+    # colour models learn what surrounds the reach), share of the diagonal.
+    context: float = 0.1
 
 
 @dataclass
@@ -160,6 +164,18 @@ def spread(
     return full(gained), full(lost)
 
 
+def _with_context(
+    part: tuple[slice, slice], crop: tuple[slice, slice], shape: tuple[int, int], margin: int
+) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """``part`` (a box within ``crop``) widened by ``margin`` on every side within a photo of
+    ``shape``, in the photo's coordinates; and where ``part`` lies within that wider box."""
+    top, left = crop[0].start + part[0].start, crop[1].start + part[1].start
+    bottom, right = crop[0].start + part[0].stop, crop[1].start + part[1].stop
+    y0, x0 = max(0, top - margin), max(0, left - margin)
+    wide = slice(y0, min(shape[0], bottom + margin)), slice(x0, min(shape[1], right + margin))
+    return wide, (slice(top - y0, bottom - y0), slice(left - x0, right - x0))
+
+
 def apply_hints(
     photo: np.ndarray,
     foreground: np.ndarray,
@@ -183,19 +199,18 @@ def apply_hints(
     # colour models.
     count, groups = cv2.connectedComponents(near[crop].view(np.uint8), connectivity=8)
     gained_full, lost_full = crop_keep.copy(), crop_remove.copy()
+    margin = round(options.context * np.hypot(*alpha.shape))
     for group in range(1, count):
         mine = groups == group
         part = _bounds(mine)
+        wide, inner = _with_context(part, crop, alpha.shape, margin)
+        reach = np.zeros(photo[wide].shape[:2], bool)
+        reach[inner] = mine[part]
         gained, lost = spread(
-            crop_rgb[part],
-            crop_alpha[part],
-            crop_keep[part],
-            crop_remove[part],
-            mine[part],
-            options,
+            photo[wide], alpha[wide], keep[wide] & reach, remove[wide] & reach, reach, options
         )
-        gained_full[part] |= gained
-        lost_full[part] |= lost
+        gained_full[part] |= gained[inner]
+        lost_full[part] |= lost[inner]
     gained_full &= ~crop_remove
     lost_full &= ~crop_keep
     prob = crop_alpha.astype(np.float32) * (1.0 / 255.0)

@@ -192,3 +192,33 @@ def test_a_mark_on_a_large_photo_is_spread_and_matted_at_bounded_size(missed, mo
     diagonal = np.hypot(h * scale, w * scale)
     assert max(crop_shape[:2]) <= 2 * (options.reach * diagonal + mark_radius(marks.shape) * scale)
     assert refined.box is not None
+
+
+def test_each_cut_sees_a_margin_of_context_around_the_reach(missed, monkeypatch):
+    marks, _ = missed.first_mark()
+    seen: list[tuple[int, int]] = []
+    spread = hints.spread
+
+    def spy(rgb, alpha, keep, remove, reach, options):
+        seen.append(rgb.shape[:2])
+        # Only the reach is free: the context around it keeps its automatic labels.
+        assert reach.sum() < reach.size
+        return spread(rgb, alpha, keep, remove, reach, options)
+
+    monkeypatch.setattr(hints, "spread", spy)
+    without = _refine(missed, marks, HintOptions(context=0))
+    with_context = _refine(missed, marks, HintOptions(context=0.1))
+    (bare, wide) = seen
+    h, w = missed.alpha.shape
+    margin = round(0.1 * np.hypot(h, w))
+    for side in (0, 1):  # widened on both sides, within the photo
+        assert bare[side] < wide[side] <= min((h, w)[side], bare[side] + 2 * margin)
+    # Context changes the colour models, never what lies out of the marks' reach (and the
+    # matted band at its edge).
+    options = HintOptions()
+    reach = options.reach * np.hypot(h, w) + options.edge_band * max(h, w) + 2
+    distance = cv2.distanceTransform((marks == NO_HINT).view(np.uint8), cv2.DIST_L2, 5)
+    for refined in (without, with_context):
+        changed = refined.alpha != missed.alpha
+        assert changed.sum() > 100 and (distance[changed] <= reach).all()
+    assert (with_context.alpha != without.alpha).any()
