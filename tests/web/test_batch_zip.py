@@ -262,7 +262,10 @@ def test_the_panels_offer_every_render_field(client: Client, uploaded: Image) ->
         assert f'name="{name}"' in gallery, name
         assert f'name="settings-{name}"' in upload_page, name
     assert "Each image&#x27;s own background" in gallery
-    assert f'value="{uploaded.pk}" form="batch-form"' not in gallery  # unfinished
+    # Unfinished: its checkbox is there for gallery.js to offer when the job ends, but
+    # disabled (and hidden) until then.
+    assert f'value="{uploaded.pk}" form="batch-form" disabled>' in gallery
+    assert f'value="{uploaded.pk}" form="batch-form">' not in gallery
     assert "Can go in a ZIP once finished" in gallery
 
 
