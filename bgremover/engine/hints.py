@@ -144,22 +144,27 @@ def spread(
     remove: np.ndarray,
     near: np.ndarray,
     options: HintOptions,
+    inner: tuple[slice, slice],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(gained, lost): the subject that the marks add and take away on this crop."""
+    """(gained, lost): the subject that the marks within ``near`` add and take away on this
+    crop, within its part ``inner`` (the rest is context, whose labels stay)."""
     h, w = alpha.shape
     size = working_size((h, w), options.working_side)
-    small_keep, small_remove = _resize_mask(keep, size), _resize_mask(remove, size)
+    small_near = _resize_mask(near, size)
+    # Other groups' marks in the context lie a reach away from this one's: masked out here.
+    small_keep = _resize_mask(keep, size) & small_near
+    small_remove = _resize_mask(remove, size) & small_near
     both = small_keep & small_remove  # a keep and a remove mark share a working pixel
     small_keep &= ~both
     small_remove &= ~both
     was = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA) >= 128
     small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    now = graph_cut(small_rgb, was, small_keep, small_remove, _resize_mask(near, size))
+    now = graph_cut(small_rgb, was, small_keep, small_remove, small_near)
     gained = connected_to(now & ~was, small_keep)
     lost = connected_to(was & ~now, small_remove)
 
     def full(mask: np.ndarray) -> np.ndarray:
-        return cv2.resize(mask.view(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR) > 0
+        return cv2.resize(mask.view(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)[inner] > 0
 
     return full(gained), full(lost)
 
@@ -174,6 +179,13 @@ def _with_context(
     y0, x0 = max(0, top - margin), max(0, left - margin)
     wide = slice(y0, min(shape[0], bottom + margin)), slice(x0, min(shape[1], right + margin))
     return wide, (slice(top - y0, bottom - y0), slice(left - x0, right - x0))
+
+
+def _placed(mask: np.ndarray, box: tuple[slice, slice], inner: tuple[slice, slice]) -> np.ndarray:
+    """A ``box``-sized mask holding ``mask`` at ``inner``, unset elsewhere."""
+    placed = np.zeros((box[0].stop - box[0].start, box[1].stop - box[1].start), bool)
+    placed[inner] = mask
+    return placed
 
 
 def apply_hints(
@@ -204,13 +216,17 @@ def apply_hints(
         mine = groups == group
         part = _bounds(mine)
         wide, inner = _with_context(part, crop, alpha.shape, margin)
-        reach = np.zeros(photo[wide].shape[:2], bool)
-        reach[inner] = mine[part]
         gained, lost = spread(
-            photo[wide], alpha[wide], keep[wide] & reach, remove[wide] & reach, reach, options
+            photo[wide],
+            alpha[wide],
+            keep[wide],
+            remove[wide],
+            _placed(mine[part], wide, inner),
+            options,
+            inner,
         )
-        gained_full[part] |= gained[inner]
-        lost_full[part] |= lost[inner]
+        gained_full[part] |= gained
+        lost_full[part] |= lost
     gained_full &= ~crop_remove
     lost_full &= ~crop_keep
     prob = crop_alpha.astype(np.float32) * (1.0 / 255.0)

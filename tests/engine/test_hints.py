@@ -199,11 +199,11 @@ def test_each_cut_sees_a_margin_of_context_around_the_reach(missed, monkeypatch)
     seen: list[tuple[int, int]] = []
     spread = hints.spread
 
-    def spy(rgb, alpha, keep, remove, reach, options):
+    def spy(rgb, alpha, keep, remove, reach, options, inner):
         seen.append(rgb.shape[:2])
         # Only the reach is free: the context around it keeps its automatic labels.
-        assert reach.sum() < reach.size
-        return spread(rgb, alpha, keep, remove, reach, options)
+        assert reach.sum() < reach.size and not reach[inner].all()
+        return spread(rgb, alpha, keep, remove, reach, options, inner)
 
     monkeypatch.setattr(hints, "spread", spy)
     without = _refine(missed, marks, HintOptions(context=0))
