@@ -46,6 +46,7 @@ class JobState(TypedDict):
     job: str
     image: str
     status: str
+    status_label: str
     stage: str
     stage_label: str
     percent: int
@@ -64,6 +65,7 @@ def job_state(job: Job) -> JobState:
         "job": str(job.id),
         "image": str(job.image_id),
         "status": job.status,
+        "status_label": job.get_status_display(),
         "stage": job.stage,
         "stage_label": job.stage_label,
         "percent": int(job.percent),

@@ -38,7 +38,7 @@ if (grid && grid.children.length === 0) showEmpty();
 function showState(card, state) {
   const badge = card.querySelector(".meta .badge");
   badge.className = `badge badge-${state.status}`;
-  badge.textContent = state.status.charAt(0).toUpperCase() + state.status.slice(1); // Job.Status's labels
+  badge.textContent = state.status_label;
   const [original, cutout] = card.querySelectorAll(".gallery-thumbs .thumb");
   if (state.status !== "done") {
     cutout.querySelector(".thumb-placeholder").textContent = state.stage_label;
