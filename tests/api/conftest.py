@@ -60,9 +60,10 @@ def create_key(env: dict[str, str], name: str, *options: str) -> str:
     return re.search(r"bgr_[A-Za-z0-9]+", done.stdout)[0]  # type: ignore[index]
 
 
-def small_jpeg(eval_dir: Path, side: int) -> bytes:
-    """The web tests' dog photo made at most ``side`` px: each call runs the network on it."""
-    image = PILImage.open(eval_dir / "sod" / "images" / f"{PHOTO}.jpg")
+def small_jpeg(eval_dir: Path, side: int, stem: str = PHOTO) -> bytes:
+    """An SOD photo (the web tests' dog unless ``stem`` says) made at most ``side`` px: each
+    call runs the network on it."""
+    image = PILImage.open(eval_dir / "sod" / "images" / f"{stem}.jpg")
     image.thumbnail((side, side))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=90)

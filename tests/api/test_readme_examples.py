@@ -19,7 +19,7 @@ import pytest
 from PIL import Image as PILImage
 
 from api.webhooks import sign
-from tests.api.conftest import create_key
+from tests.api.conftest import create_key, small_jpeg
 from tests.conftest import REPO_ROOT, missing
 from tests.web.client import PHOTO
 
@@ -47,12 +47,6 @@ def test_every_curl_of_the_section_is_in_a_block_that_runs() -> None:
     assert in_blocks >= 10
     # Prose may name curl options, but every command is in a block the test runs.
     assert text.count("curl -") == in_blocks
-
-
-def _photo(source: Path, target: Path) -> None:
-    image = PILImage.open(source)
-    image.thumbnail((240, 240))
-    image.save(target, "JPEG", quality=90)
 
 
 def _script(directory: Path) -> Path:
@@ -87,8 +81,9 @@ def test_the_examples_run_against_the_live_server(
     if shutil.which("curl") is None:
         missing("curl is not installed: make browser-deps installs it")
     images = sorted((eval_dir / "sod" / "images").glob("*.jpg"))
-    _photo(eval_dir / "sod" / "images" / f"{PHOTO}.jpg", tmp_path / "photo.jpg")
-    _photo(next(p for p in images if p.stem != PHOTO), tmp_path / "photo2.jpg")
+    other = next(p.stem for p in images if p.stem != PHOTO)
+    (tmp_path / "photo.jpg").write_bytes(small_jpeg(eval_dir, 240))
+    (tmp_path / "photo2.jpg").write_bytes(small_jpeg(eval_dir, 240, other))
     key = create_key(api_env, "readme")
     env = {
         "PATH": os.environ["PATH"],
