@@ -103,15 +103,17 @@ class RemoveBgForm(FirstErrorMixin, forms.Form):
             text = fields.get(name) or default
             data[name] = self._read(name, text, reader)
         shadow_type = fields.get("shadow_type") or ("drop" if data["add_shadow"] else "none")
-        # Each setting read on its own, so a refusal names its field; read even when no
-        # shadow is asked for: a typo should not pass.
-        settings = {
-            name: self._read(f"shadow_{name}", fields[f"shadow_{name}"], read)
-            for name, read in parse.SHADOW_SETTINGS.items()
-            if fields.get(f"shadow_{name}")
-        }
-        shadow = self._read("shadow_type", shadow_type, parse.parse_shadow_type)
-        data["shadow"] = None if shadow is None else parse.shadow_with(shadow, settings)
+        # Each part read on its own (settings even when no shadow is asked for: a typo
+        # should not pass), so a refusal names its field.
+        data["shadow"] = parse.parse_shadow(
+            shadow_type,
+            **{
+                name: fields[f"shadow_{name}"]
+                for name in parse.SHADOW_SETTINGS
+                if fields.get(f"shadow_{name}")
+            },
+            read=lambda name, reader, text: self._read(f"shadow_{name}", text, reader),
+        )
         return data
 
     @staticmethod

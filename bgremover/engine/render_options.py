@@ -9,8 +9,7 @@ that can be shown as it is.
     parse_position("20% 70%") -> (0.2, 0.7); "center" -> (0.5, 0.5); "original" -> None
     parse_roi("10% 10% 90% 90%") -> Roi
     parse_canvas("4:5") / ("1200x800") / ("square") -> Canvas
-    parse_shadow_type("drop") -> Shadow | None; parse_shadow(type, opacity=...) with options;
-    SHADOW_SETTINGS["opacity"]("35%") -> 35.0 and shadow_with(shadow, {...}), one at a time
+    parse_shadow_type("drop") -> Shadow | None; parse_shadow(type, opacity=...) with options
     parse_percent("35%") -> 35.0; parse_angle("45deg") -> 45.0
     parse_size("hd") -> 4_000_000 (remove.bg size: the output's pixel cap; None: no cap)
     parse_channels("alpha") -> "mask"; parse_bool("false") -> False
@@ -23,6 +22,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from bgremover.engine.colors import parse_color
 from bgremover.engine.compose import Background, background_from_color
@@ -47,7 +47,6 @@ __all__ = [
     "parse_shadow",
     "parse_shadow_type",
     "parse_size",
-    "shadow_with",
 ]
 
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
@@ -209,13 +208,17 @@ def parse_shadow_type(text: str) -> Shadow | None:
 
 # parse_shadow's settings, each read on its own into Shadow's units (in the order it reads
 # them): opacity 0–100 %, softness (blur) and distance in % of the subject's longer side
-# (0–50 %, 0–100 %), direction in degrees. A caller naming the bad one reads them one by one.
+# (0–50 %, 0–100 %), direction in degrees.
 SHADOW_SETTINGS: dict[str, Callable[[str | float], float]] = {
     "opacity": lambda text: parse_percent(text, what="shadow opacity"),
     "softness": lambda text: parse_percent(text, what="shadow softness", high=50) / 100,
     "distance": lambda text: parse_percent(text, what="shadow distance") / 100,
     "direction": parse_angle,
 }
+
+
+def _parse(_name: str, parse: Callable[[Any], Any], value: Any) -> Any:
+    return parse(value)
 
 
 def parse_shadow(
@@ -225,21 +228,21 @@ def parse_shadow(
     softness: str | float | None = None,
     direction: str | float | None = None,
     distance: str | float | None = None,
+    read: Callable[[str, Callable[[Any], Any], Any], Any] = _parse,
 ) -> Shadow | None:
-    """A shadow type with any of its settings changed (see SHADOW_SETTINGS). None for type
-    none or opacity 0."""
-    shadow = parse_shadow_type(shadow_type)
-    if shadow is None:
-        return None
+    """A shadow type with any of its settings changed (see SHADOW_SETTINGS); None for type
+    none or opacity 0. Each part goes through ``read(name, parse, value)``: "type", then
+    every given setting (for type none too: a typo should not pass), so a caller wrapping it
+    can say which one was bad."""
+    shadow = read("type", parse_shadow_type, shadow_type)
     given = dict(opacity=opacity, softness=softness, direction=direction, distance=distance)
     settings = {
-        name: read(given[name]) for name, read in SHADOW_SETTINGS.items() if given[name] is not None
+        name: read(name, parse, given[name])
+        for name, parse in SHADOW_SETTINGS.items()
+        if given[name] is not None
     }
-    return shadow_with(shadow, settings)
-
-
-def shadow_with(shadow: Shadow, settings: dict[str, float]) -> Shadow | None:
-    """``shadow`` with settings read by SHADOW_SETTINGS; None when its opacity is 0."""
+    if shadow is None:
+        return None
     shadow = replace(shadow, **settings)
     return None if shadow.opacity == 0 else shadow
 

@@ -88,9 +88,9 @@ def layout_options(options: dict[str, Any], output: str) -> dict[str, Any]:
     """RenderOptions' canvas, scale, position, shadow, roi, size cap and hard edges from the
     command line's strings."""
 
-    def parsed(name: str, parse: Callable[[str], Any]) -> Any:
+    def parsed(name: str, parse: Callable[[str], Any], text: str) -> Any:
         try:
-            return parse(options[name])
+            return parse(text)
         except EngineError as exc:
             raise CommandError(f"--{name.replace('_', '-')}: {exc}") from exc
 
@@ -103,7 +103,7 @@ def layout_options(options: dict[str, Any], output: str) -> dict[str, Any]:
         ("size", render_options.parse_size),
     ):
         if options[name] is not None:
-            layout[name] = parsed(name, parse)
+            layout[name] = parsed(name, parse, options[name])
     if "size" in layout:
         layout["max_pixels"] = layout.pop("size")
     if options["hard_edges"]:
@@ -121,16 +121,10 @@ def layout_options(options: dict[str, Any], output: str) -> dict[str, Any]:
     shadow_type = options["shadow_type"] or "drop"
     if shadow_type.strip().lower() == "none":
         return layout
-    # Type first, then each setting on its own: a refusal names its option.
-    shadow = parsed("shadow_type", lambda _: render_options.parse_shadow_type(shadow_type))
-    if shadow is not None:
-        shadow = render_options.shadow_with(
-            shadow,
-            {
-                key: parsed(f"shadow_{key}", read)
-                for key, read in render_options.SHADOW_SETTINGS.items()
-                if key in settings
-            },
-        )
-    layout["shadow"] = shadow
+    # Each part read on its own: a refusal names its option.
+    layout["shadow"] = render_options.parse_shadow(
+        shadow_type,
+        **settings,
+        read=lambda name, parse, text: parsed(f"shadow_{name}", parse, text),
+    )
     return layout
