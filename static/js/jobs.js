@@ -54,8 +54,11 @@ export function watchJob(state, onState) {
         headers: { Accept: "application/json" },
       });
       if (response.ok) deliver(await response.json());
-      // Deleted or purged meanwhile: say so, and stop asking.
-      else if (response.status === 404) deliver({ ...state, status: "failed", finished: true, error: GONE });
+      // Deleted or purged meanwhile: say so (as the server would, had it kept the job), and
+      // stop asking.
+      else if (response.status === 404) {
+        deliver({ ...state, status: "failed", status_label: "Failed", finished: true, error: GONE });
+      }
     } catch {
       // Network hiccup: the next poll tries again.
     }
