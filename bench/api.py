@@ -25,8 +25,8 @@ from pathlib import Path
 
 from bench import speed
 from bench.data import REPO_ROOT, spread
-from bench.loadtest import web_server
-from bench.stress import Answer, Client, ServerConfig, prepare
+from bench.loopback.client import Answer, Client
+from bench.loopback.servers import ServerConfig, prepare, web_server
 
 LATENCY_SIZES = {1.0: 9, 12.0: 7}  # megapixels: repeats of each way
 QUICK_LATENCY_SIZES = {1.0: 2, 12.0: 1}

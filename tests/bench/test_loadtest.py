@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import loadtest
-from bench.loadtest import JobRecord, Message, classify, percentile
+from bench.loadtest import cli, figures, load, report, topologies
+from bench.loadtest.figures import percentile
+from bench.loadtest.records import JobRecord, Message, classify, parse_state_frame, sent_timestamp
+from bench.loopback import memory
 
 PNG_STATE = {"urls": {"cutout": "/jobs/j/files/cutout", "status": "/jobs/j/status/"}}
 
@@ -84,7 +86,7 @@ def test_the_summary_adds_up_and_times_only_completed_jobs() -> None:
     records.append(accepted(final=state("failed", error="x"), finished_at=100.0))
     records.append(accepted())  # lost
     records.append(JobRecord(user=0, photo="r.jpg", upload_status=429, refusals=[429]))
-    summary = loadtest.summarize(records)
+    summary = figures.summarize(records)
     assert (summary["completed"], summary["failed"], summary["lost"], summary["refused"]) == (
         3,
         1,
@@ -100,25 +102,25 @@ def test_the_summary_adds_up_and_times_only_completed_jobs() -> None:
 
 
 def test_state_frames_are_read_or_refused() -> None:
-    assert loadtest.parse_state_frame('{"job": "j", "status": "queued"}') == {
+    assert parse_state_frame('{"job": "j", "status": "queued"}') == {
         "job": "j",
         "status": "queued",
     }
-    assert loadtest.parse_state_frame(b'{"job": "j", "status": "done", "finished": true}')
+    assert parse_state_frame(b'{"job": "j", "status": "done", "finished": true}')
     for bad in ("not json", "[1, 2]", '{"status": "done"}', "", b"\xff"):
-        assert loadtest.parse_state_frame(bad) is None
+        assert parse_state_frame(bad) is None
 
 
 def test_a_timestamp_is_read_as_seconds_from_numbers_or_iso() -> None:
     moment = datetime.datetime(2026, 1, 2, 3, 4, 5, 500000, tzinfo=datetime.UTC)
     epoch = moment.timestamp()
-    assert loadtest.sent_timestamp({"sent_at": epoch}) == epoch
-    assert loadtest.sent_timestamp({"sent_at": epoch * 1000}) == pytest.approx(epoch)
-    assert loadtest.sent_timestamp({"published_at": moment.isoformat()}) == epoch
-    assert loadtest.sent_timestamp({"sent_at": "2026-01-02T03:04:05.5Z"}) == epoch
-    assert loadtest.sent_timestamp({"sent_at": "yesterday"}) is None
-    assert loadtest.sent_timestamp({"sent_at": True}) is None
-    assert loadtest.sent_timestamp({}) is None
+    assert sent_timestamp({"sent_at": epoch}) == epoch
+    assert sent_timestamp({"sent_at": epoch * 1000}) == pytest.approx(epoch)
+    assert sent_timestamp({"published_at": moment.isoformat()}) == epoch
+    assert sent_timestamp({"sent_at": "2026-01-02T03:04:05.5Z"}) == epoch
+    assert sent_timestamp({"sent_at": "yesterday"}) is None
+    assert sent_timestamp({"sent_at": True}) is None
+    assert sent_timestamp({}) is None
 
 
 def test_socket_latency_from_sent_at_skips_the_connect_snapshot() -> None:
@@ -129,7 +131,7 @@ def test_socket_latency_from_sent_at_skips_the_connect_snapshot() -> None:
             Message(3.0, 1002.20, state("running", "inference", 40, sent_at=1002.0)),
         ]
     )
-    values, method = loadtest.socket_latencies(record)
+    values, method = figures.socket_latencies(record)
     assert method == "sent_at"
     assert values == pytest.approx([0.05, 0.20])
 
@@ -153,21 +155,21 @@ def test_socket_latency_from_polling_compares_first_sightings() -> None:
             Message(4.05, 0.0, done),  # the poll was later than the socket
         ],
     )
-    values, method = loadtest.socket_latencies(record)
+    values, method = figures.socket_latencies(record)
     assert method == "polling"
     assert sorted(values) == pytest.approx([-0.05, 0.10])
-    assert loadtest.socket_latencies(accepted()) == ([], "")
+    assert figures.socket_latencies(accepted()) == ([], "")
 
 
 def test_photos_are_shared_round_robin_and_cycled() -> None:
-    assert loadtest.shares(list(range(7)), 3) == [[0, 3, 6], [1, 4], [2, 5]]
-    assert loadtest.shares([1], 3) == [[1], [], []]
+    assert load.shares(list(range(7)), 3) == [[0, 3, 6], [1, 4], [2, 5]]
+    assert load.shares([1], 3) == [[1], [], []]
 
 
 def test_the_database_url_also_becomes_db_variables_for_older_settings() -> None:
     url = "postgres://bgremover:p%40ss@127.0.0.1:5433/bgremover"
-    assert loadtest.database_env(url, ["DATABASE_URL", "REDIS_URL"]) == {"DATABASE_URL": url}
-    older = loadtest.database_env(url, ["DB", "DB_HOST"])
+    assert topologies.database_env(url, ["DATABASE_URL", "REDIS_URL"]) == {"DATABASE_URL": url}
+    older = topologies.database_env(url, ["DB", "DB_HOST"])
     assert older["DB"] == "postgres" and older["DB_PASSWORD"] == "p@ss"
     assert (older["DB_HOST"], older["DB_PORT"], older["DB_NAME"]) == (
         "127.0.0.1",
@@ -178,16 +180,16 @@ def test_the_database_url_also_becomes_db_variables_for_older_settings() -> None
 
 def test_a_workers_running_task_is_read_from_its_log(tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
-    assert loadtest.running_task(log) is None  # no log yet
+    assert topologies.running_task(log) is None  # no log yet
     log.write_text(
         "Starting worker worker_id=w queues=default\n"
         "Task id=a1 path=editor.tasks.process_job state=RUNNING\n"
         "Task id=a1 path=editor.tasks.process_job state=SUCCESSFUL\n"
     )
-    assert loadtest.running_task(log) is None
+    assert topologies.running_task(log) is None
     with log.open("a") as out:
         out.write("Task id=b2 path=editor.tasks.process_job state=RUNNING\n")
-    assert loadtest.running_task(log) == "b2"
+    assert topologies.running_task(log) == "b2"
 
 
 def test_server_limits_raise_caps_above_the_run(tmp_path: Path) -> None:
@@ -195,7 +197,7 @@ def test_server_limits_raise_caps_above_the_run(tmp_path: Path) -> None:
     settings.parent.mkdir()
     settings.write_text('X = os.getenv("RATE_LIMIT_UPLOADS_PER_ADDRESS", "60/10m")\n')
     args = argparse.Namespace(users=20, photos=200)
-    limits = loadtest.server_limits(args, tmp_path)
+    limits = topologies.server_limits(args, tmp_path)
     assert limits["RATE_LIMIT_UPLOADS_PER_ADDRESS"] == "off"
     assert limits["RATE_LIMIT_UPLOADS"] == "off"
     assert int(limits["JOB_QUEUE_LIMIT"]) > 200
@@ -209,7 +211,7 @@ def test_the_sampler_keeps_each_process_peak_apart() -> None:
     parent_code = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])"
     parent = subprocess.Popen([sys.executable, "-c", parent_code])
     try:
-        sampler = loadtest.RoleSampler({"web": parent.pid}, interval_s=0.05).start()
+        sampler = memory.RoleSampler({"web": parent.pid}, interval_s=0.05).start()
         parent.wait(timeout=30)
         sampler.stop()
     finally:
@@ -220,7 +222,7 @@ def test_the_sampler_keeps_each_process_peak_apart() -> None:
     tree = next(row for row in rows if row["process"] == "tree (sum)")
     assert tree["processes_seen"] == 2
     peaks = sorted(sampler.process_peaks.values())
-    assert len(peaks) == 2 and peaks[1] >= 60 * loadtest.MB > peaks[0]
+    assert len(peaks) == 2 and peaks[1] >= 60 * memory.MB > peaks[0]
     assert tree["peak_bytes"] >= peaks[1]
 
 
@@ -232,7 +234,7 @@ def test_the_report_renders_results_and_errors() -> None:
         "loadavg_end": (2.5, 1.0, 1.0),
         "elapsed_s": 80.0,
         "servers_ready_s": 5.0,
-        "summary": loadtest.summarize([record]),
+        "summary": figures.summarize([record]),
         "alive_at_end": {"web-1": True, "worker-1": False},
         "kill": {
             "worker": "worker-1",
@@ -264,7 +266,7 @@ def test_the_report_renders_results_and_errors() -> None:
         "options": {"users": 1, "photos": 1, "deadline": 60.0, "kill_worker": True},
         "topologies": [topology, broken],
     }
-    text = loadtest.render_report(results)
+    text = report.render_report(results)
     assert "scaleout +kill  1/0/0" in text
     assert "1.00→2.50" in text
     assert "killed" not in text and "kill: worker-1 (db_worker, engine)" in text
@@ -274,9 +276,9 @@ def test_the_report_renders_results_and_errors() -> None:
 
 
 def test_arguments_are_checked() -> None:
-    args = loadtest.parse_args(["--topology", "embedded", "--users", "3", "--photos", "10"])
+    args = cli.parse_args(["--topology", "embedded", "--users", "3", "--photos", "10"])
     assert args.topologies == ["embedded"] and args.users == 3 and args.photos == 10
-    assert loadtest.parse_args([]).topologies == ["embedded", "scaleout"]
+    assert cli.parse_args([]).topologies == ["embedded", "scaleout"]
     for bad in (["--users", "0"], ["--kill-at", "1.5"], ["--server-env", "NOEQUALS"]):
         with pytest.raises(SystemExit):
-            loadtest.parse_args(bad)
+            cli.parse_args(bad)

@@ -18,7 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
-from bench import stress
+from bench.loopback import client, memory, servers
+from bench.stress import files, jobs, report
 
 ALLOCATION_MB = 200
 
@@ -41,7 +42,7 @@ def tiff_page_sizes(data: bytes, limit: int) -> list[tuple[int, int]]:
 
 
 def test_the_tiff_has_60000_pages_of_one_pixel() -> None:
-    data = stress.many_page_tiff()
+    data = files.many_page_tiff()
     pages = tiff_page_sizes(data, limit=100_000)
     assert len(pages) == 60_000
     assert set(pages) == {(1, 1)}
@@ -54,7 +55,7 @@ def test_the_tiff_has_60000_pages_of_one_pixel() -> None:
 
 
 def test_the_bomb_png_is_49_megapixels_in_a_small_file() -> None:
-    data = stress.gradient_png()
+    data = files.gradient_png()
     assert len(data) < 1_000_000
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (7000, 7000)
@@ -76,13 +77,13 @@ def test_the_sampler_sees_a_grandchild_allocate() -> None:
     parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {grandchild!r}])"
     child = subprocess.Popen([sys.executable, "-c", parent])
     try:
-        sampler = stress.TreeSampler(child.pid, interval_s=0.05).start()
+        sampler = memory.TreeSampler(child.pid, interval_s=0.05).start()
         child.wait(timeout=60)
         sampler.stop()
     finally:
         child.kill()
         child.wait()
-    assert sampler.peak_bytes >= ALLOCATION_MB * stress.MB
+    assert sampler.peak_bytes >= ALLOCATION_MB * memory.MB
     assert sampler.take_window_peak() == sampler.peak_bytes
     assert sampler.take_window_peak() == 0  # a new window, and the sampler has stopped
     assert sampler.peak_processes >= 2
@@ -95,8 +96,8 @@ def test_the_sampler_stops_a_tree_over_its_limit() -> None:
     )
     hit: list[int] = []
     try:
-        sampler = stress.TreeSampler(
-            child.pid, limit_bytes=100 * stress.MB, on_limit=lambda total: hit.append(total)
+        sampler = memory.TreeSampler(
+            child.pid, limit_bytes=100 * memory.MB, on_limit=lambda total: hit.append(total)
         ).start()
         deadline = time.monotonic() + 30
         while not hit and time.monotonic() < deadline:
@@ -105,7 +106,7 @@ def test_the_sampler_stops_a_tree_over_its_limit() -> None:
     finally:
         child.kill()
         child.wait()
-    assert sampler.limit_hit and len(hit) == 1 and hit[0] > 100 * stress.MB
+    assert sampler.limit_hit and len(hit) == 1 and hit[0] > 100 * memory.MB
 
 
 class FakeServer(BaseHTTPRequestHandler):
@@ -150,7 +151,7 @@ def fake_server() -> Iterator[str]:
 
 
 def test_the_client_reads_429_and_retry_after(fake_server: str) -> None:
-    client, answer = stress.stranger_upload(fake_server, "a.jpg", b"JPEGDATA", timeout_s=10)
+    client, answer = jobs.stranger_upload(fake_server, "a.jpg", b"JPEGDATA", timeout_s=10)
     assert answer.status == 429
     assert answer.retry_after_s == 7
     assert answer.summary()["error"] == "Too many uploads."
@@ -163,18 +164,18 @@ def test_the_client_reads_429_and_retry_after(fake_server: str) -> None:
 
 
 def test_no_answer_is_a_result_not_an_exception() -> None:
-    port = stress.free_port()  # nobody listens there
-    answer = stress.Client(f"http://127.0.0.1:{port}", timeout_s=2).open_page()
+    port = servers.free_port()  # nobody listens there
+    answer = client.Client(f"http://127.0.0.1:{port}", timeout_s=2).open_page()
     assert answer.status is None and answer.error.startswith("ConnectionRefusedError")
     assert answer.retry_after_s is None
 
 
 def test_the_summary_marks_a_missed_target() -> None:
-    table = stress.render_table(
+    table = report.render_table(
         [
-            stress.Check("burst", "a 429/503 with Retry-After arrived", "0 of 80", "≥ 1", False),
-            stress.Check("tiff", "upload answered", "415 in 0.30 s", "≤ 5 s", True),
-            stress.Check("throughput", "photos/min", "12/min", "—", None),
+            report.Check("burst", "a 429/503 with Retry-After arrived", "0 of 80", "≥ 1", False),
+            report.Check("tiff", "upload answered", "415 in 0.30 s", "≤ 5 s", True),
+            report.Check("throughput", "photos/min", "12/min", "—", None),
         ]
     )
     lines = table.splitlines()
@@ -185,7 +186,7 @@ def test_the_soak_turns_every_rate_limit_of_the_repo_off(tmp_path) -> None:
     settings = tmp_path / "bgremover" / "settings.py"
     settings.parent.mkdir()
     settings.write_text('A = os.getenv("RATE_LIMIT_ADDRESS", "30/m")\nB = envint("OTHER", "1")\n')
-    assert stress.limits_off_env(tmp_path) == {
+    assert servers.limits_off_env(tmp_path) == {
         "RATE_LIMIT_ADDRESS": "off",
         "RATE_LIMIT_DOWNLOADS": "off",
         "RATE_LIMIT_UPLOADS": "off",

@@ -1,0 +1,7 @@
+"""``python -m bench.loadtest``: see ``bench.loadtest.cli``."""
+
+import sys
+
+from bench.loadtest.cli import main
+
+sys.exit(main())
