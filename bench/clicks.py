@@ -47,7 +47,8 @@ LARGEST_PHOTO = "dis5k_1-Accessories-1-Bag-2339506821_83cf9f1d22_o"
 # The engine's modules that the automatic result depends on.
 PIPELINE_MODULES = (
     *("pipeline", "preprocess", "container", "sniff", "pixels"),
-    *("segment", "model", "weights", "refine", "matting"),
+    *("segment", "model", "refine", "matting"),
+    *("weights_catalogue", "weights_check", "weights_download", "weights_loader"),
 )
 
 Refine = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]

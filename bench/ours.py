@@ -57,7 +57,7 @@ def network_forward(weights: Path) -> tuple[nn.Module, Callable[[np.ndarray], ob
     (``Segmenter.forward``: folded BatchNorm, channels-last, mixed bfloat16 on CPUs with
     native bfloat16)."""
     from bgremover.engine.segment import segmenter_for
-    from bgremover.engine.weights import load_model
+    from bgremover.engine.weights_loader import load_model
 
     loaded = load_model(path=weights)
     return loaded.module, segmenter_for(loaded).forward

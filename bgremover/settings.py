@@ -63,7 +63,7 @@ MEDIA_ROOT = Path(os.getenv("MEDIA_ROOT", str(DATA_DIR / "media")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "/media/"
 
-# Directory searched for model weights before BASE_DIR/models (see engine.weights).
+# Directory searched for model weights before BASE_DIR/models (see engine.weights_catalogue).
 MODEL_DIR = os.getenv("BGREMOVER_MODEL_DIR", "") or None
 # Model used when a job does not name one; empty means "the best one present".
 DEFAULT_MODEL = os.getenv("BGREMOVER_MODEL", "") or None

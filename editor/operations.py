@@ -19,9 +19,9 @@ disk use) are read at scrape time by DatabaseCollector, so every web process rep
 same numbers; refusals (editor.refusals.count_refusal, called where a request is turned
 away) are counted per process since it started, like any Prometheus counter.
 
-Nothing here imports PyTorch: the weights check uses engine.weights' lookups, which are
-torch-free, and checks the file's bytes (size, published md5, or the CRCs of a PyTorch
-archive) without loading it.
+Nothing here imports PyTorch: the weights check uses engine.weights_catalogue's lookups,
+which are torch-free, and checks the file's bytes (size, published md5, or the CRCs of a
+PyTorch archive) without loading it.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 
-from bgremover.engine import weights
+from bgremover.engine import weights_catalogue
+from bgremover.engine.errors import WeightsError
 from editor.models import Job
 
 # The metrics' registry (refusal counts: editor.refusals).
@@ -130,7 +131,7 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_weights_file(path: Path, spec: weights.ModelSpec) -> Check:
+def verify_weights_file(path: Path, spec: weights_catalogue.ModelSpec) -> Check:
     """What can be told of a weights file without loading it: its size against the published
     one, its md5 against the published one, else (converted checkpoints, such as the shared
     u2netp.pth, are good weights with other bytes) that it is a PyTorch archive whose every
@@ -168,13 +169,13 @@ def check_weights() -> Check:
     where the workers look (BGREMOVER_MODEL_DIR, then models/), and the file is intact."""
     model_dir = settings.MODEL_DIR
     try:
-        name = settings.DEFAULT_MODEL or weights.default_model_name(model_dir)
-        spec = weights.get_spec(name)
-    except weights.WeightsError as exc:
+        name = settings.DEFAULT_MODEL or weights_catalogue.default_model_name(model_dir)
+        spec = weights_catalogue.get_spec(name)
+    except WeightsError as exc:
         return Check(False, str(exc))
-    path = weights.find_weights(name, model_dir)
+    path = weights_catalogue.find_weights(name, model_dir)
     if path is None:
-        looked = ", ".join(str(d) for d in weights.search_dirs(model_dir))
+        looked = ", ".join(str(d) for d in weights_catalogue.search_dirs(model_dir))
         return Check(False, f"{spec.name}: {spec.filename} is not in {looked}")
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.name)

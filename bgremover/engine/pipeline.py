@@ -145,7 +145,7 @@ def remove_background(
     # Imported here, not at the top: torch takes seconds to import, and the pages and
     # commands that only re-compose stored results (``render``) never need it.
     from bgremover.engine.segment import predict_with_second_look, segmenter_for
-    from bgremover.engine.weights import load_model
+    from bgremover.engine.weights_loader import load_model
 
     report = progress or _quiet
     report("decoding", 0.0)

@@ -30,7 +30,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_weights
 from bgremover.engine.errors import OptionsError
 from bgremover.engine.model import REBNCONV
 from bgremover.engine.refine import working_size
-from bgremover.engine.weights import LoadedModel
+from bgremover.engine.weights_loader import LoadedModel
 
 # The authors' normalisation (u2net_test.py: RescaleT(320) + ToTensorLab(flag=0)).
 NETWORK_SIZE = 320

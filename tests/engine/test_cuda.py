@@ -12,7 +12,7 @@ from PIL import Image
 
 from bgremover.engine.pipeline import RemovalOptions, remove_background
 from bgremover.engine.segment import PRECISION_ENV, Segmenter
-from bgremover.engine.weights import DEVICE_ENV, load_model
+from bgremover.engine.weights_loader import DEVICE_ENV, load_model
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="no CUDA device: PyTorch sees no GPU here"

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from bgremover.engine import weights
+from bgremover.engine import weights_catalogue
 from tests.engine import test_weights
 from tests.engine.test_weights import md5_of, u2netp_spec
 
@@ -28,7 +28,9 @@ def fetch(*args: str) -> str:
 
 def test_downloads_then_reports_the_file_as_present(serve, random_u2netp, tmp_path, monkeypatch):
     server = serve({"u2netp.pth": random_u2netp.read_bytes()})
-    monkeypatch.setitem(weights.MODELS, "u2netp", u2netp_spec("unused", md5_of(random_u2netp)))
+    monkeypatch.setitem(
+        weights_catalogue.MODELS, "u2netp", u2netp_spec("unused", md5_of(random_u2netp))
+    )
 
     output = fetch("u2netp", "--model-dir", str(tmp_path), "--base-url", server.url)
 
@@ -57,7 +59,9 @@ def test_valid_converted_weights_are_kept_although_their_md5_differs(
 
 def test_an_unusable_file_is_replaced(serve, random_u2netp, tmp_path, monkeypatch):
     server = serve({"u2netp.pth": random_u2netp.read_bytes()})
-    monkeypatch.setitem(weights.MODELS, "u2netp", u2netp_spec("unused", md5_of(random_u2netp)))
+    monkeypatch.setitem(
+        weights_catalogue.MODELS, "u2netp", u2netp_spec("unused", md5_of(random_u2netp))
+    )
     (tmp_path / "u2netp.pth").write_bytes(b"half a download")
 
     output = fetch("u2netp", "--model-dir", str(tmp_path), "--base-url", server.url)

@@ -194,7 +194,7 @@ def test_recompose_from_stored_rgba_matches_the_original_render(cutout):
 def test_warm_up_builds_the_optimised_forward_once(u2netp_weights):
     from bgremover.engine import segment
     from bgremover.engine.pipeline import warm_up
-    from bgremover.engine.weights import load_model
+    from bgremover.engine.weights_loader import load_model
 
     warm_up(RemovalOptions(model_path=u2netp_weights))
     loaded = load_model(path=u2netp_weights)

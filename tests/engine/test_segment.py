@@ -22,7 +22,7 @@ from bgremover.engine.segment import (
     fold_batchnorm,
     to_network_input,
 )
-from bgremover.engine.weights import load_model
+from bgremover.engine.weights_loader import load_model
 
 PHOTOS = ("ecssd_0011", "ecssd_0027", "ecssd_0055", "ecssd_0557")
 

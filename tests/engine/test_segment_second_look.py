@@ -16,7 +16,7 @@ from bgremover.engine.segment import (
     predict_with_second_look,
     subject_crop,
 )
-from bgremover.engine.weights import load_model
+from bgremover.engine.weights_loader import load_model
 
 
 def _map_with_box(rows: slice, cols: slice) -> np.ndarray:

@@ -17,10 +17,10 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import torch
 
-from bgremover.engine import weights
+from bgremover.engine import weights_catalogue, weights_download, weights_loader
 from bgremover.engine.errors import OptionsError, WeightsError
 from bgremover.engine.model import U2NET, U2NETP
-from bgremover.engine.weights import ModelSpec
+from bgremover.engine.weights_catalogue import ModelSpec
 
 DRIVE_CONFIRM_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title>
 </head><body><div class="uc-main"><div id="uc-text">
@@ -149,12 +149,16 @@ def hermetic(
 ) -> Iterator[Path]:
     """No lookups in the developer's own models/ or environment; a fresh model cache."""
     repo_models = tmp_path_factory.mktemp("repo-models")
-    monkeypatch.setattr(weights, "REPO_MODEL_DIR", repo_models)
-    for name in (weights.MODEL_DIR_ENV, weights.WEIGHTS_URL_ENV, weights.TORCH_THREADS_ENV):
+    monkeypatch.setattr(weights_catalogue, "REPO_MODEL_DIR", repo_models)
+    for name in (
+        weights_catalogue.MODEL_DIR_ENV,
+        weights_download.WEIGHTS_URL_ENV,
+        weights_loader.TORCH_THREADS_ENV,
+    ):
         monkeypatch.delenv(name, raising=False)
-    weights.clear_model_cache()
+    weights_loader.clear_model_cache()
     yield repo_models
-    weights.clear_model_cache()
+    weights_loader.clear_model_cache()
 
 
 def md5_of(path: Path) -> str:
@@ -162,7 +166,7 @@ def md5_of(path: Path) -> str:
 
 
 def u2netp_spec(url: str, md5: str | None) -> ModelSpec:
-    return replace(weights.MODELS["u2netp"], url=url, md5=md5)
+    return replace(weights_catalogue.MODELS["u2netp"], url=url, md5=md5)
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -180,7 +184,7 @@ def test_download_verifies_md5_renames_atomically_and_reports_progress(
     target = tmp_path / "models"
     seen: list[tuple[int, int | None]] = []
 
-    path = weights.download_weights(
+    path = weights_download.download_weights(
         u2netp_spec(f"{server.url}/u2netp.pth", md5_of(random_u2netp)),
         target,
         progress=lambda done, total: seen.append((done, total)),
@@ -202,7 +206,7 @@ def test_drive_virus_scan_page_is_confirmed_through_its_form(serve, random_u2net
         f"{server.url}/download?id=u2netp.pth&export=download", md5_of(random_u2netp)
     )
 
-    path = weights.download_weights(spec, tmp_path)
+    path = weights_download.download_weights(spec, tmp_path)
 
     assert path.read_bytes() == data
     first, second = (urlsplit(p) for p, _ in server.requests)
@@ -220,7 +224,7 @@ def test_drive_quota_page_gives_a_clear_error_and_no_file(serve, random_u2netp, 
     server = serve({"u2netp.pth": random_u2netp.read_bytes()})
     server.quota_page = True
     with pytest.raises(WeightsError, match="Too many users") as raised:
-        weights.download_weights(u2netp_spec(f"{server.url}/u2netp.pth", None), tmp_path)
+        weights_download.download_weights(u2netp_spec(f"{server.url}/u2netp.pth", None), tmp_path)
     assert "fetch_models u2netp" in str(raised.value)
     assert list(tmp_path.iterdir()) == []
 
@@ -230,7 +234,7 @@ def test_dropped_connection_resumes_with_a_range_request(serve, random_u2netp, t
     server = serve({"u2netp.pth": data})
     server.drops, server.drop_after = 1, 1_500_000
 
-    path = weights.download_weights(
+    path = weights_download.download_weights(
         u2netp_spec(f"{server.url}/u2netp.pth", md5_of(random_u2netp)), tmp_path, backoff=0
     )
 
@@ -245,7 +249,7 @@ def test_dropped_connection_restarts_when_the_server_ignores_range(serve, random
     server.honour_range = False
     server.drops, server.drop_after = 2, 1_500_000
 
-    path = weights.download_weights(
+    path = weights_download.download_weights(
         u2netp_spec(f"{server.url}/u2netp.pth", md5_of(random_u2netp)), tmp_path, backoff=0
     )
 
@@ -259,7 +263,7 @@ def test_gives_up_after_the_retries_and_leaves_nothing(serve, random_u2netp, tmp
     server.drops, server.drop_after = 100, 1000
 
     with pytest.raises(WeightsError, match="failed after 2 retries: connection closed"):
-        weights.download_weights(
+        weights_download.download_weights(
             u2netp_spec(f"{server.url}/u2netp.pth", None), tmp_path, retries=2, backoff=0
         )
     assert len(server.requests) == 3
@@ -271,10 +275,10 @@ def test_checksum_mismatch_deletes_the_download_and_says_how_to_fix_it(
 ):
     # The shared u2netp.pth is a conversion, so it really differs from the authors' md5.
     server = serve({"u2netp.pth": u2netp_weights.read_bytes()})
-    spec = weights.MODELS["u2netp"]
+    spec = weights_catalogue.MODELS["u2netp"]
 
     with pytest.raises(WeightsError) as raised:
-        weights.download_weights(spec, tmp_path, base_url=server.url)
+        weights_download.download_weights(spec, tmp_path, base_url=server.url)
 
     message = str(raised.value)
     assert "u2netp.pth" in message and spec.md5 in message and md5_of(u2netp_weights) in message
@@ -285,7 +289,7 @@ def test_checksum_mismatch_deletes_the_download_and_says_how_to_fix_it(
 def test_http_error_is_reported_without_retrying(serve, tmp_path):
     server = serve({})
     with pytest.raises(WeightsError, match="HTTP 404"):
-        weights.download_weights(u2netp_spec(f"{server.url}/u2netp.pth", None), tmp_path)
+        weights_download.download_weights(u2netp_spec(f"{server.url}/u2netp.pth", None), tmp_path)
     assert len(server.requests) == 1
     assert list(tmp_path.iterdir()) == []
 
@@ -293,12 +297,14 @@ def test_http_error_is_reported_without_retrying(serve, tmp_path):
 def test_unreachable_server_is_a_weights_error(tmp_path):
     spec = u2netp_spec("http://127.0.0.1:9/u2netp.pth", None)  # discard port: refused
     with pytest.raises(WeightsError, match="Could not download u2netp.pth"):
-        weights.download_weights(spec, tmp_path, retries=1, backoff=0)
+        weights_download.download_weights(spec, tmp_path, retries=1, backoff=0)
 
 
 def test_without_a_checksum_the_download_is_checked_by_layout(serve, random_u2netp, tmp_path):
     server = serve({"u2netp.pth": random_u2netp.read_bytes(), "bad/u2netp.pth": b"<not weights>"})
-    good = weights.download_weights(u2netp_spec(f"{server.url}/u2netp.pth", None), tmp_path / "a")
+    good = weights_download.download_weights(
+        u2netp_spec(f"{server.url}/u2netp.pth", None), tmp_path / "a"
+    )
     assert good.read_bytes() == random_u2netp.read_bytes()
 
     with pytest.raises(
@@ -306,19 +312,19 @@ def test_without_a_checksum_the_download_is_checked_by_layout(serve, random_u2ne
         match="downloaded from .*/bad/u2netp.pth is not a readable "
         "PyTorch weights file.*it was deleted",
     ):
-        weights.download_weights(
+        weights_download.download_weights(
             u2netp_spec("unused", None), tmp_path / "b", base_url=f"{server.url}/bad"
         )
     assert list((tmp_path / "b").iterdir()) == []
 
 
 def test_mirror_base_url_comes_from_the_environment(monkeypatch):
-    spec = weights.MODELS["u2net"]
-    assert weights.source_url(spec) == spec.url
+    spec = weights_catalogue.MODELS["u2net"]
+    assert weights_download.source_url(spec) == spec.url
     assert spec.url.startswith("https://drive.usercontent.google.com/download?id=1ao1ovG1Q")
-    monkeypatch.setenv(weights.WEIGHTS_URL_ENV, "http://mirror.example/weights/")
-    assert weights.source_url(spec) == "http://mirror.example/weights/u2net.pth"
-    assert weights.source_url(spec, "http://other") == "http://other/u2net.pth"
+    monkeypatch.setenv(weights_download.WEIGHTS_URL_ENV, "http://mirror.example/weights/")
+    assert weights_download.source_url(spec) == "http://mirror.example/weights/u2net.pth"
+    assert weights_download.source_url(spec, "http://other") == "http://other/u2net.pth"
 
 
 def test_old_drive_confirm_link_is_followed():
@@ -326,7 +332,7 @@ def test_old_drive_confirm_link_is_followed():
         '<a id="uc-download-link" href="/uc?export=download&amp;confirm=AbC1&amp;id=XyZ">'
         "Download anyway</a>"
     )
-    url = weights._confirmation_url(
+    url = weights_download._confirmation_url(
         page, "https://docs.google.com/uc?export=download&id=XyZ", CookieJar()
     )
     assert url == "https://docs.google.com/uc?export=download&confirm=AbC1&id=XyZ"
@@ -336,7 +342,7 @@ def test_old_drive_confirm_link_is_followed():
 
 
 def test_real_shared_weights_load_strictly_by_explicit_path(u2netp_weights):
-    loaded = weights.load_model(path=u2netp_weights, device="cpu")
+    loaded = weights_loader.load_model(path=u2netp_weights, device="cpu")
 
     assert (loaded.name, loaded.spec.architecture, loaded.path) == (
         "u2netp",
@@ -357,7 +363,7 @@ def test_wrapped_and_data_parallel_checkpoints_load(u2netp_weights, tmp_path):
     torch.save(
         {"state_dict": {f"module.{k}": v for k, v in reference.items()}, "epoch": 3}, wrapped
     )
-    loaded = weights.load_model("u2netp", path=wrapped, device="cpu")
+    loaded = weights_loader.load_model("u2netp", path=wrapped, device="cpu")
     assert torch.equal(loaded.module.outconv.weight, reference["outconv.weight"])
 
 
@@ -395,7 +401,7 @@ def _bad_weight_files(shared: Path, directory: Path) -> dict[str, tuple[Path, st
 def test_unusable_explicit_files_raise_one_clear_error(case, u2netp_weights, tmp_path):
     path, expected = _bad_weight_files(u2netp_weights, tmp_path)[case]
     with pytest.raises(WeightsError) as raised:
-        weights.load_model("u2netp", path=path, device="cpu")
+        weights_loader.load_model("u2netp", path=path, device="cpu")
     message = str(raised.value)
     assert str(path) in message
     assert expected in message
@@ -408,13 +414,13 @@ def test_weights_of_the_other_architecture_are_named_as_such(u2netp_weights):
         match=r"does not hold u2net weights.*\d+ wrong shape.*"
         r"looks like u2netp weights",
     ):
-        weights.load_model("u2net", path=u2netp_weights, device="cpu")
+        weights_loader.load_model("u2net", path=u2netp_weights, device="cpu")
 
 
 def test_corrupt_file_in_a_model_dir_says_to_fetch_again(tmp_path):
     (tmp_path / "u2netp.pth").write_bytes(b"\x00" * 4096)
     with pytest.raises(WeightsError) as raised:
-        weights.load_model("u2netp", model_dir=tmp_path, device="cpu")
+        weights_loader.load_model("u2netp", model_dir=tmp_path, device="cpu")
     message = str(raised.value)
     assert str(tmp_path / "u2netp.pth") in message
     assert "run `python manage.py fetch_models u2netp`, or set BGREMOVER_MODEL_DIR" in message
@@ -423,13 +429,13 @@ def test_corrupt_file_in_a_model_dir_says_to_fetch_again(tmp_path):
 def test_file_of_unknown_name_is_recognised_by_its_layout(u2netp_weights, tmp_path):
     copy = tmp_path / "my-weights.pth"
     shutil.copyfile(u2netp_weights, copy)
-    assert weights.load_model(path=copy, device="cpu").name == "u2netp"
+    assert weights_loader.load_model(path=copy, device="cpu").name == "u2netp"
     text = tmp_path / "other.pth"
     torch.save({"fc.weight": torch.zeros(2, 2)}, text)
     with pytest.raises(
         WeightsError, match="other.pth holds neither U²-Net nor U²-NetP.*Check the path you gave."
     ):
-        weights.load_model(path=text, device="cpu")
+        weights_loader.load_model(path=text, device="cpu")
 
 
 # --- resolution order and the default model ------------------------------------------------
@@ -446,21 +452,21 @@ def test_resolution_order_path_then_model_dir_then_env_then_repo_models(
     shutil.copyfile(u2netp_weights, hermetic / "u2netp.pth")
 
     def chosen(**kwargs) -> Path:
-        return weights.load_model("u2netp", device="cpu", download=False, **kwargs).path
+        return weights_loader.load_model("u2netp", device="cpu", download=False, **kwargs).path
 
     assert chosen() == hermetic / "u2netp.pth"
-    monkeypatch.setenv(weights.MODEL_DIR_ENV, str(env_dir))
+    monkeypatch.setenv(weights_catalogue.MODEL_DIR_ENV, str(env_dir))
     assert chosen() == env_dir / "u2netp.pth"
     assert chosen(model_dir=model_dir) == model_dir / "u2netp.pth"
     assert chosen(model_dir=model_dir, path=given) == given
-    assert weights.search_dirs(model_dir) == [model_dir, hermetic]
+    assert weights_catalogue.search_dirs(model_dir) == [model_dir, hermetic]
 
 
 def test_default_is_u2netp_when_only_it_is_present(u2netp_weights, tmp_path):
     shutil.copyfile(u2netp_weights, tmp_path / "u2netp.pth")
-    assert weights.default_model_name(tmp_path) == "u2netp"
-    assert weights.load_model(model_dir=tmp_path, device="cpu").name == "u2netp"
-    assert weights.available_models(tmp_path) == [
+    assert weights_catalogue.default_model_name(tmp_path) == "u2netp"
+    assert weights_loader.load_model(model_dir=tmp_path, device="cpu").name == "u2netp"
+    assert weights_catalogue.available_models(tmp_path) == [
         ("u2net", None),
         ("u2netp", tmp_path / "u2netp.pth"),
         ("u2net_human_seg", None),
@@ -471,16 +477,16 @@ def test_default_prefers_u2net_when_its_weights_are_present(u2netp_weights, tmp_
     shutil.copyfile(u2netp_weights, tmp_path / "u2netp.pth")
     torch.manual_seed(0)
     torch.save(U2NET().state_dict(), tmp_path / "u2net.pth")  # 176 MB, random but valid layout
-    loaded = weights.load_model(model_dir=tmp_path, device="cpu")
+    loaded = weights_loader.load_model(model_dir=tmp_path, device="cpu")
     assert (loaded.name, loaded.path) == ("u2net", tmp_path / "u2net.pth")
     assert isinstance(loaded.module, U2NET)
 
 
 def test_no_implicit_download_for_the_default_model(serve, tmp_path, monkeypatch):
     server = serve({})
-    monkeypatch.setenv(weights.WEIGHTS_URL_ENV, server.url)
+    monkeypatch.setenv(weights_download.WEIGHTS_URL_ENV, server.url)
     with pytest.raises(WeightsError, match="No model weights found.*fetch_models"):
-        weights.load_model(model_dir=tmp_path)
+        weights_loader.load_model(model_dir=tmp_path)
     assert server.requests == []
 
 
@@ -488,18 +494,21 @@ def test_named_model_is_downloaded_once_even_by_several_workers(
     serve, random_u2netp, tmp_path, monkeypatch
 ):
     server = serve({"u2netp.pth": random_u2netp.read_bytes()})
-    monkeypatch.setenv(weights.WEIGHTS_URL_ENV, server.url)
-    monkeypatch.setitem(weights.MODELS, "u2netp", u2netp_spec("unused", md5_of(random_u2netp)))
+    monkeypatch.setenv(weights_download.WEIGHTS_URL_ENV, server.url)
+    monkeypatch.setitem(
+        weights_catalogue.MODELS, "u2netp", u2netp_spec("unused", md5_of(random_u2netp))
+    )
     server.delay = 0.3
 
     with pytest.raises(WeightsError, match="No weights for model 'u2netp'.*fetch_models u2netp"):
-        weights.load_model("u2netp", model_dir=tmp_path, download=False)
+        weights_loader.load_model("u2netp", model_dir=tmp_path, download=False)
     assert server.requests == []
 
     with ThreadPoolExecutor(4) as pool:
         results = list(
             pool.map(
-                lambda _: weights.load_model("u2netp", model_dir=tmp_path, device="cpu"), range(4)
+                lambda _: weights_loader.load_model("u2netp", model_dir=tmp_path, device="cpu"),
+                range(4),
             )
         )
     assert len(server.requests) == 1
@@ -510,25 +519,25 @@ def test_named_model_is_downloaded_once_even_by_several_workers(
 
 def test_unknown_model_name_lists_the_known_ones():
     with pytest.raises(WeightsError, match="Unknown model 'u3net'. Known models: u2net, u2netp"):
-        weights.load_model("u3net")
+        weights_loader.load_model("u3net")
 
 
 # --- caching, devices, threads -------------------------------------------------------------
 
 
 def test_load_model_is_cached_per_file_and_device(u2netp_weights, tmp_path):
-    first = weights.load_model(path=u2netp_weights, device="cpu")
-    assert weights.load_model("u2netp", path=u2netp_weights, device="cpu") is first
+    first = weights_loader.load_model(path=u2netp_weights, device="cpu")
+    assert weights_loader.load_model("u2netp", path=u2netp_weights, device="cpu") is first
     copy = tmp_path / "u2netp.pth"
     shutil.copyfile(u2netp_weights, copy)
-    assert weights.load_model(path=copy, device="cpu") is not first
-    weights.clear_model_cache()
-    assert weights.load_model(path=u2netp_weights, device="cpu") is not first
+    assert weights_loader.load_model(path=copy, device="cpu") is not first
+    weights_loader.clear_model_cache()
+    assert weights_loader.load_model(path=u2netp_weights, device="cpu") is not first
 
 
 def test_default_device_is_cuda_exactly_when_available(u2netp_weights, monkeypatch):
-    monkeypatch.delenv(weights.DEVICE_ENV, raising=False)
-    loaded = weights.load_model(path=u2netp_weights)
+    monkeypatch.delenv(weights_loader.DEVICE_ENV, raising=False)
+    loaded = weights_loader.load_model(path=u2netp_weights)
     assert loaded.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert next(loaded.module.parameters()).device == loaded.device
 
@@ -546,39 +555,41 @@ def test_default_device_is_cuda_exactly_when_available(u2netp_weights, monkeypat
 )
 def test_unusable_device_is_an_options_error(device, message, u2netp_weights):
     with pytest.raises(OptionsError, match=message):
-        weights.load_model(path=u2netp_weights, device=device)
+        weights_loader.load_model(path=u2netp_weights, device=device)
 
 
 def test_device_comes_from_the_environment_when_not_given(u2netp_weights, monkeypatch):
-    monkeypatch.setenv(weights.DEVICE_ENV, "cpu")
-    assert weights.load_model(path=u2netp_weights).device == torch.device("cpu")
-    monkeypatch.setenv(weights.DEVICE_ENV, "warp-drive")
+    monkeypatch.setenv(weights_loader.DEVICE_ENV, "cpu")
+    assert weights_loader.load_model(path=u2netp_weights).device == torch.device("cpu")
+    monkeypatch.setenv(weights_loader.DEVICE_ENV, "warp-drive")
     with pytest.raises(OptionsError, match="BGREMOVER_DEVICE 'warp-drive' is not a device"):
-        weights.load_model(path=u2netp_weights)
+        weights_loader.load_model(path=u2netp_weights)
     # An explicit device wins over the environment.
-    assert weights.load_model(path=u2netp_weights, device="cpu").device.type == "cpu"
+    assert weights_loader.load_model(path=u2netp_weights, device="cpu").device.type == "cpu"
 
 
 def test_configure_torch_threads_follows_the_environment(monkeypatch):
     before = torch.get_num_threads()
     try:
-        monkeypatch.setenv(weights.TORCH_THREADS_ENV, "1")
-        assert weights.configure_torch_threads() == 1
+        monkeypatch.setenv(weights_loader.TORCH_THREADS_ENV, "1")
+        assert weights_loader.configure_torch_threads() == 1
         assert torch.get_num_threads() == 1
-        monkeypatch.delenv(weights.TORCH_THREADS_ENV)
-        assert weights.configure_torch_threads() >= 1
-        monkeypatch.setenv(weights.TORCH_THREADS_ENV, "lots")
+        monkeypatch.delenv(weights_loader.TORCH_THREADS_ENV)
+        assert weights_loader.configure_torch_threads() >= 1
+        monkeypatch.setenv(weights_loader.TORCH_THREADS_ENV, "lots")
         with pytest.raises(OptionsError, match="BGREMOVER_TORCH_THREADS must be a positive"):
-            weights.configure_torch_threads()
+            weights_loader.configure_torch_threads()
     finally:
         torch.set_num_threads(before)
 
 
 def test_registry_matches_the_published_facts():
-    u2net, u2netp, human = (weights.MODELS[n] for n in ("u2net", "u2netp", "u2net_human_seg"))
+    u2net, u2netp, human = (
+        weights_catalogue.MODELS[n] for n in ("u2net", "u2netp", "u2net_human_seg")
+    )
     assert (u2net.architecture, u2net.md5) == ("u2net", "09fb4e49b7f785c9f855baf94916840a")
     assert (u2netp.architecture, u2netp.md5) == ("u2netp", "e4f636406ca4e2af789941e7f139ee2e")
     assert "1rbSTGKAE-MTxBYHd-51l2hMOQPT_7EPy" in u2netp.url
     assert human.architecture == "u2net" and "1m_Kgs91b21gayc2XLW0ou8yugAIadWVP" in human.url
-    assert all(spec.filename == f"{name}.pth" for name, spec in weights.MODELS.items())
-    assert set(weights.DEFAULT_CANDIDATES) <= set(weights.MODELS)
+    assert all(spec.filename == f"{name}.pth" for name, spec in weights_catalogue.MODELS.items())
+    assert set(weights_catalogue.DEFAULT_CANDIDATES) <= set(weights_catalogue.MODELS)

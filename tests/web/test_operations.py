@@ -24,7 +24,7 @@ from django_tasks_db.models import DBTaskResult
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.models import ApiKey
-from bgremover.engine import weights
+from bgremover.engine import weights_catalogue
 from editor import operations, operator_actions
 from editor.heavy import heavy_operation
 from editor.models import Image, Job, Result
@@ -119,7 +119,7 @@ def weights_dir_empty(settings: object, tmp_path: Path, monkeypatch: pytest.Monk
     empty = tmp_path / "no-models"
     empty.mkdir()
     settings.MODEL_DIR = str(empty)  # type: ignore[attr-defined]
-    monkeypatch.setattr(weights, "REPO_MODEL_DIR", empty)
+    monkeypatch.setattr(weights_catalogue, "REPO_MODEL_DIR", empty)
 
 
 def weights_file_damaged(settings: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,16 +12,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bgremover.engine.errors import WeightsError
-from bgremover.engine.weights import (
+from bgremover.engine.weights_catalogue import (
     DEFAULT_CANDIDATES,
     MODELS,
     available_models,
     download_dir,
-    download_weights,
     find_weights,
-    read_weights,
-    source_url,
 )
+from bgremover.engine.weights_check import read_weights
+from bgremover.engine.weights_download import download_weights, source_url
 from editor.management.download_progress import ProgressBar
 
 

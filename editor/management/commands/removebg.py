@@ -204,7 +204,7 @@ class Command(BaseCommand):
         file. The engine keeps the model, so remove_background finds it loaded."""
         # Imported here, not at the top: it brings torch, which MattingProcess should not wait
         # for (and --help should not either).
-        from bgremover.engine.weights import load_model
+        from bgremover.engine.weights_loader import load_model
 
         show = verbosity > 0 and self.stderr.isatty()
         bar = ProgressBar(functools.partial(self.stderr.write, style_func=str)) if show else None
