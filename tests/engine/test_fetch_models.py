@@ -11,13 +11,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from bgremover.engine import weights_catalogue
-from tests.engine import test_weights
-from tests.engine.test_weights import md5_of, u2netp_spec
+from tests.engine import weights_support
+from tests.engine.weights_support import md5_of, u2netp_spec
 
 # The local weights server and the hermetic lookup setup are the engine tests' fixtures.
-hermetic = test_weights.hermetic
-random_u2netp = test_weights.random_u2netp
-serve = test_weights.serve
+hermetic = weights_support.hermetic
+random_u2netp = weights_support.random_u2netp
+serve = weights_support.serve
 
 
 def fetch(*args: str) -> str:
