@@ -111,7 +111,8 @@ def _cache_key(weights: Path) -> str:
 
 def automatic(image: Path, kind: str, weights: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(photo, foreground, alpha) of the pipeline's default run on ``image``, cached."""
-    from bgremover.engine.pipeline import RemovalOptions, remove_background
+    from bench.ours import engine_options
+    from bgremover.engine.pipeline import remove_background
     from bgremover.engine.preprocess import decode_image
 
     cached = CACHE / _cache_key(weights) / kind / f"{image.stem}.png"
@@ -119,7 +120,7 @@ def automatic(image: Path, kind: str, weights: Path) -> tuple[np.ndarray, np.nda
     if cached.is_file():
         rgba = np.asarray(Image.open(cached))
         return photo, rgba[..., :3].copy(), rgba[..., 3].copy()
-    cutout = remove_background(str(image), RemovalOptions(model_path=str(weights)))
+    cutout = remove_background(str(image), engine_options(weights))
     cached.parent.mkdir(parents=True, exist_ok=True)
     rgba = np.dstack((cutout.foreground, cutout.alpha))
     Image.fromarray(rgba, "RGBA").save(cached, compress_level=1)

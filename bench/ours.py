@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from torch import nn
@@ -11,22 +13,41 @@ from torch import nn
 from bench.data import REPO_ROOT
 from bench.quality import AlphaPredictor
 
+if TYPE_CHECKING:
+    from bgremover.engine.pipeline import RemovalOptions
+
 Matting = str  # "auto" | "on" | "off", as RemovalOptions.matting
+
+
+def engine_options(model_path: Path, matting: Matting = "auto") -> RemovalOptions:
+    """The engine's options for a bench run, with the device, precision and torch threads
+    taken from BGREMOVER_DEVICE, BGREMOVER_PRECISION and BGREMOVER_TORCH_THREADS as the app
+    takes them (the engine itself reads no environment)."""
+    from bgremover.engine.pipeline import RemovalOptions
+
+    threads = os.getenv("BGREMOVER_TORCH_THREADS", "").strip()
+    return RemovalOptions(
+        model_path=str(model_path),
+        matting=matting,
+        device=os.getenv("BGREMOVER_DEVICE", "").strip() or "auto",
+        precision=os.getenv("BGREMOVER_PRECISION", "").strip().lower() or "auto",
+        threads=int(threads) if threads else None,
+    )
 
 
 def predictor(weights: Path, matting: Matting) -> AlphaPredictor:
     """The pipeline's alpha for an image path (what a user's cut-out carries)."""
-    from bgremover.engine.pipeline import RemovalOptions, remove_background
+    from bgremover.engine.pipeline import remove_background
 
-    options = RemovalOptions(model_path=str(weights), matting=matting)
+    options = engine_options(weights, matting)
     return lambda image: remove_background(str(image), options).alpha
 
 
 def end_to_end(weights: Path, matting: Matting, image: Path, output: Path) -> Callable[[], None]:
     """One in-process run from the file on disk to the transparent PNG written."""
-    from bgremover.engine.pipeline import RemovalOptions, remove_background, render
+    from bgremover.engine.pipeline import remove_background, render
 
-    options = RemovalOptions(model_path=str(weights), matting=matting)
+    options = engine_options(weights, matting)
 
     def run() -> None:
         output.write_bytes(render(remove_background(str(image), options)))
@@ -59,5 +80,6 @@ def network_forward(weights: Path) -> tuple[nn.Module, Callable[[np.ndarray], ob
     from bgremover.engine.segment import segmenter_for
     from bgremover.engine.weights_loader import load_model
 
-    loaded = load_model(path=weights)
-    return loaded.module, segmenter_for(loaded).forward
+    options = engine_options(weights)
+    loaded = load_model(path=weights, device=options.device, threads=options.threads)
+    return loaded.module, segmenter_for(loaded, options.precision).forward

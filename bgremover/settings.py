@@ -67,6 +67,21 @@ MEDIA_URL = "/media/"
 MODEL_DIR = os.getenv("BGREMOVER_MODEL_DIR", "") or None
 # Model used when a job does not name one; empty means "the best one present".
 DEFAULT_MODEL = os.getenv("BGREMOVER_MODEL", "") or None
+# What the engine is handed for every model it loads (it never reads the environment itself).
+# Where the network runs: auto (CUDA when PyTorch sees it, else CPU), cpu, cuda, cuda:1…
+DEVICE = os.getenv("BGREMOVER_DEVICE", "").strip() or "auto"
+# auto (mixed bfloat16 where the CPU has it natively), fp32 or bf16 (engine.segment).
+PRECISION = os.getenv("BGREMOVER_PRECISION", "").strip().lower() or "auto"
+# PyTorch's intra-op CPU threads; None: every CPU the process may use.
+TORCH_THREADS = (
+    envint("BGREMOVER_TORCH_THREADS", "")
+    if os.getenv("BGREMOVER_TORCH_THREADS", "").strip()
+    else None
+)
+if TORCH_THREADS is not None and TORCH_THREADS < 1:
+    raise ImproperlyConfigured(f"BGREMOVER_TORCH_THREADS must be at least 1, got {TORCH_THREADS}")
+# A mirror to download missing weights from (<URL>/<file name>); None: the official links.
+WEIGHTS_URL = os.getenv("BGREMOVER_WEIGHTS_URL", "").strip() or None
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",

@@ -27,6 +27,10 @@ def removal_options(matting: str = "auto") -> pipeline.RemovalOptions:
         model_dir=settings.MODEL_DIR,
         matting=matting,  # type: ignore[arg-type]  (validated by the Job's choices)
         max_pixels=settings.MAX_UPLOAD_PIXELS,
+        device=settings.DEVICE,
+        precision=settings.PRECISION,
+        threads=settings.TORCH_THREADS,
+        weights_url=settings.WEIGHTS_URL,
     )
 
 

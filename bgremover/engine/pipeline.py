@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO, Literal
 
 import cv2
@@ -47,7 +47,10 @@ class RemovalOptions:
     matting: MattingMode = "auto"
     flip: bool = True  # test-time augmentation with a mirrored copy
     max_pixels: int | None = 50_000_000
-    device: str | None = None  # "cpu", "cuda", "cuda:1"…; None: $BGREMOVER_DEVICE or auto
+    device: str | None = None  # "auto", "cpu", "cuda", "cuda:1"…; None: auto
+    precision: str = "auto"  # "auto", "fp32" or "bf16" (see segment.compute_dtype)
+    threads: int | None = None  # torch's CPU threads, set by the first load; None: every CPU
+    weights_url: str | None = None  # mirror for a missing model's download; None: official
 
     def __post_init__(self) -> None:
         if self.matting not in ("auto", "on", "off"):
@@ -151,9 +154,14 @@ def remove_background(
     report("decoding", 0.0)
     decoded = decode_image(source, max_pixels=options.max_pixels)
     loaded = load_model(
-        options.model, path=options.model_path, model_dir=options.model_dir, device=options.device
+        options.model,
+        path=options.model_path,
+        model_dir=options.model_dir,
+        device=options.device,
+        base_url=options.weights_url,
+        threads=options.threads,
     )
-    segmenter = segmenter_for(loaded)
+    segmenter = segmenter_for(loaded, options.precision)
 
     report("segmenting", 0.1)
     prob = predict_with_second_look(segmenter, decoded.rgb, flip=options.flip)
@@ -241,12 +249,5 @@ def warm_up(options: RemovalOptions = RemovalOptions()) -> None:
     yy, xx = np.mgrid[:96, :96]
     disc = ((yy - 48) ** 2 + (xx - 48) ** 2 < 30**2)[..., None]
     photo = np.where(disc, np.array([200, 60, 40], np.uint8), np.array([30, 90, 160], np.uint8))
-    warm = RemovalOptions(
-        model=options.model,
-        model_path=options.model_path,
-        model_dir=options.model_dir,
-        matting="on",
-        flip=options.flip,
-        device=options.device,
-    )
+    warm = replace(options, matting="on", max_pixels=RemovalOptions.max_pixels)
     remove_background(encode_image(photo.astype(np.uint8), "png"), warm)

@@ -6,17 +6,17 @@ already carry identity BNs; the authors' files do not) and, on CPU, the channels
 layout oneDNN's convolutions prefer, and bfloat16 where the CPU multiplies bfloat16 natively
 (AVX512-BF16 or AMX) for the blocks whose weights survive bfloat16's rounding (see
 FLOAT32_BLOCKS). Measured on the 2-core machine at 320×320: plain 0.49 s, folded 0.43 s,
-+ channels-last 0.33 s, + mixed bfloat16 about 0.2 s. ``BGREMOVER_PRECISION=fp32`` turns
-bfloat16 off. Tried and not used: a frozen TorchScript graph (0.27–0.42 s once warm, but
-tracing and its first optimising runs cost seconds in every new process), torch.compile
-(0.37 s, after 80 s of compiling) and oneDNN's blocked tensor layout (0.42 s).
++ channels-last 0.33 s, + mixed bfloat16 about 0.2 s. Precision "fp32" (the app's
+BGREMOVER_PRECISION setting) turns bfloat16 off. Tried and not used: a frozen TorchScript
+graph (0.27–0.42 s once warm, but tracing and its first optimising runs cost seconds in every
+new process), torch.compile (0.37 s, after 80 s of compiling) and oneDNN's blocked tensor
+layout (0.42 s).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
 import threading
 from collections.abc import Sequence
 
@@ -70,7 +70,6 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     return folded
 
 
-PRECISION_ENV = "BGREMOVER_PRECISION"
 PRECISIONS = ("auto", "fp32", "bf16")
 
 # Per architecture, the blocks that stay float32 when the rest runs in bfloat16. U²-NetP over
@@ -87,14 +86,12 @@ def cpu_has_native_bf16() -> bool:
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
-def compute_dtype(device: torch.device, architecture: str) -> torch.dtype:
-    """The dtype the network runs in, from ``$BGREMOVER_PRECISION`` (auto, fp32 or bf16).
-    auto: bfloat16 for a measured architecture on a CPU with native bfloat16, else float32."""
-    setting = os.environ.get(PRECISION_ENV, "auto").strip().lower() or "auto"
+def compute_dtype(device: torch.device, architecture: str, precision: str = "auto") -> torch.dtype:
+    """The dtype the network runs in, from ``precision`` (auto, fp32 or bf16). auto:
+    bfloat16 for a measured architecture on a CPU with native bfloat16, else float32."""
+    setting = precision.strip().lower() or "auto"
     if setting not in PRECISIONS:
-        raise OptionsError(
-            f"{PRECISION_ENV} must be one of {', '.join(PRECISIONS)}, not {setting!r}."
-        )
+        raise OptionsError(f"Precision must be one of {', '.join(PRECISIONS)}, not {precision!r}.")
     if setting == "bf16" or (
         setting == "auto"
         and device.type == "cpu"
@@ -133,10 +130,10 @@ class Segmenter:
 
     ``predict`` is safe to call from several threads at once."""
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    def __init__(self, loaded: LoadedModel, precision: str = "auto") -> None:
         self.device = loaded.device
         self._channels_last = self.device.type == "cpu"
-        self.dtype = compute_dtype(self.device, loaded.spec.architecture)
+        self.dtype = compute_dtype(self.device, loaded.spec.architecture, precision)
         module = fold_batchnorm(loaded.module).to(self.device)
         if self.dtype == torch.bfloat16:
             module = to_mixed_bfloat16(module, FLOAT32_BLOCKS.get(loaded.spec.architecture, ()))
@@ -252,14 +249,16 @@ def predict_with_second_look(
     return fused
 
 
-_segmenters: dict[int, Segmenter] = {}
+_segmenters: dict[tuple[int, str], Segmenter] = {}
 _lock = threading.Lock()
 
 
-def segmenter_for(loaded: LoadedModel) -> Segmenter:
-    """The Segmenter for ``loaded``, built once per process (loaded models are cached too)."""
+def segmenter_for(loaded: LoadedModel, precision: str = "auto") -> Segmenter:
+    """The Segmenter for ``loaded`` at ``precision``, built once per process (loaded models
+    are cached too)."""
+    key = (id(loaded.module), precision)
     with _lock:
-        segmenter = _segmenters.get(id(loaded.module))
+        segmenter = _segmenters.get(key)
         if segmenter is None:
-            segmenter = _segmenters[id(loaded.module)] = Segmenter(loaded)
+            segmenter = _segmenters[key] = Segmenter(loaded, precision)
         return segmenter

@@ -1,8 +1,8 @@
 """The known checkpoints and where their files are: the registry (``MODELS``) and the lookups.
 
 A model name's weights file is searched for in ``model_dir`` (callers pass the app's
-``BGREMOVER_MODEL_DIR`` setting; when they pass nothing the environment variable of that name
-is read as a fallback), then in the repository's ``models/`` directory. Downloading what is
+``BGREMOVER_MODEL_DIR`` setting; the engine never reads the environment itself), then in the
+repository's ``models/`` directory. Downloading what is
 missing is weights_download's job, loading what is found weights_loader's.
 
 This module imports neither Django nor PyTorch: the registry and the lookups (``get_spec``,
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bgremover.engine.errors import WeightsError
 
+# The app's setting that callers pass as model_dir, named in messages that say what to set.
 MODEL_DIR_ENV = "BGREMOVER_MODEL_DIR"
 REPO_MODEL_DIR = Path(__file__).resolve().parents[2] / "models"
 
@@ -98,10 +99,9 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def search_dirs(model_dir: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Directories searched for weights files, in order: ``model_dir`` (or
-    ``$BGREMOVER_MODEL_DIR``), then the repository's ``models/``."""
-    chosen = model_dir if model_dir is not None else os.environ.get(MODEL_DIR_ENV) or None
-    dirs = [Path(chosen).expanduser()] if chosen is not None else []
+    """Directories searched for weights files, in order: ``model_dir`` when given, then the
+    repository's ``models/``."""
+    dirs = [Path(model_dir).expanduser()] if model_dir is not None else []
     if REPO_MODEL_DIR not in dirs:
         dirs.append(REPO_MODEL_DIR)
     return dirs

@@ -1,11 +1,11 @@
 """Downloading weights: verified, resumable transfers from the official location or a mirror.
 
-A model is downloaded from its official location (or from a mirror given by ``base_url`` /
-``$BGREMOVER_WEIGHTS_URL``), through Google Drive's confirmation pages, with retries that
-resume a dropped connection where the server allows it. Downloads go to a temporary file in
-the target directory, are checked against the published md5 (or, where none is published, by
-state-dict layout) and only then renamed into place, so a partial file never sits at the final
-name.
+A model is downloaded from its official location (or from a mirror given by ``base_url``,
+which the app takes from its BGREMOVER_WEIGHTS_URL setting), through Google Drive's
+confirmation pages, with retries that resume a dropped connection where the server allows it.
+Downloads go to a temporary file in the target directory, are checked against the published
+md5 (or, where none is published, by state-dict layout) and only then renamed into place, so a
+partial file never sits at the final name.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from typing import BinaryIO
 from bgremover.engine.errors import WeightsError
 from bgremover.engine.weights_catalogue import MODEL_DIR_ENV, ModelSpec, download_dir, get_spec
 from bgremover.engine.weights_check import BadFile, checked_state
-
-WEIGHTS_URL_ENV = "BGREMOVER_WEIGHTS_URL"
 
 DownloadProgress = Callable[[int, int | None], None]
 """Called as ``(bytes_done, bytes_total_or_None)`` while a file downloads."""
@@ -204,10 +202,9 @@ def _md5(path: Path) -> str:
 
 
 def source_url(spec: ModelSpec, base_url: str | None = None) -> str:
-    """Where ``spec`` is downloaded from: ``base_url/filename`` for a mirror (``base_url`` or
-    ``$BGREMOVER_WEIGHTS_URL``), else the official location."""
-    base = base_url if base_url is not None else os.environ.get(WEIGHTS_URL_ENV) or None
-    return f"{base.rstrip('/')}/{spec.filename}" if base else spec.url
+    """Where ``spec`` is downloaded from: ``base_url/filename`` for a mirror, else (None or
+    empty) the official location."""
+    return f"{base_url.rstrip('/')}/{spec.filename}" if base_url else spec.url
 
 
 def download_weights(

@@ -3,7 +3,7 @@
 Resolution order for a model name (``load_model``):
 
 1. an explicit ``path`` to a weights file;
-2. ``model_dir`` (or ``$BGREMOVER_MODEL_DIR``), then the repository's ``models/``
+2. ``model_dir`` (the caller's setting), then the repository's ``models/``
    (weights_catalogue.search_dirs);
 3. a download (weights_download.download_weights) into the first of those directories.
 
@@ -39,9 +39,6 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-TORCH_THREADS_ENV = "BGREMOVER_TORCH_THREADS"
-DEVICE_ENV = "BGREMOVER_DEVICE"
-
 
 @dataclass(frozen=True)
 class LoadedModel:
@@ -60,18 +57,14 @@ _download_locks: dict[Path, threading.Lock] = {}
 _threads_configured = False
 
 
-def configure_torch_threads() -> int:
-    """Set torch's intra-op CPU threads to ``$BGREMOVER_TORCH_THREADS`` or to the CPUs this
-    process may run on, and return the number."""
+def configure_torch_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op CPU threads to ``threads`` (None: the CPUs this process may run
+    on), and return the number."""
     import torch
 
-    setting = os.environ.get(TORCH_THREADS_ENV, "").strip()
-    if setting:
-        if not setting.isdigit() or int(setting) < 1:
-            raise OptionsError(
-                f"{TORCH_THREADS_ENV} must be a positive whole number, not {setting!r}."
-            )
-        threads = int(setting)
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise OptionsError(f"Torch threads must be a positive whole number, not {threads!r}.")
     elif hasattr(os, "sched_getaffinity"):
         threads = len(os.sched_getaffinity(0))
     else:
@@ -83,11 +76,7 @@ def configure_torch_threads() -> int:
 def _pick_device(device: str | torch.device | None) -> torch.device:
     import torch
 
-    source = "Device"
-    if device is None:
-        device = os.environ.get(DEVICE_ENV, "").strip() or "auto"
-        source = DEVICE_ENV
-    if device == "auto":
+    if device is None or device == "auto":
         return (
             torch.device("cuda", torch.cuda.current_device())
             if torch.cuda.is_available()
@@ -97,13 +86,11 @@ def _pick_device(device: str | torch.device | None) -> torch.device:
         chosen = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise OptionsError(
-            f"{source} {device!r} is not a device name (try 'auto', 'cpu' or 'cuda')."
+            f"Device {device!r} is not a device name (try 'auto', 'cpu' or 'cuda')."
         ) from exc
     if chosen.type == "cuda":
         if not torch.cuda.is_available():
-            raise OptionsError(
-                f"{source} {str(chosen)!r} was asked for, but CUDA is not available."
-            )
+            raise OptionsError(f"Device {str(chosen)!r} was asked for, but CUDA is not available.")
         if chosen.index is None:
             chosen = torch.device("cuda", torch.cuda.current_device())
     return chosen
@@ -153,10 +140,12 @@ def load_model(
     download: bool = True,
     base_url: str | None = None,
     progress: DownloadProgress | None = None,
+    threads: int | None = None,
 ) -> LoadedModel:
     """The network for ``name`` (None: the best one present, see ``default_model_name``) with
-    its weights, in eval mode on ``device`` (None: ``$BGREMOVER_DEVICE``, else "auto": CUDA
-    when available, else CPU).
+    its weights, in eval mode on ``device`` (None or "auto": CUDA when available, else CPU).
+    The first load in the process sets torch's CPU threads to ``threads`` (None: every CPU
+    the process may run on; see ``configure_torch_threads``).
 
     A named model that is found nowhere is downloaded (``download=False`` turns that off;
     ``base_url`` and ``progress`` are passed to ``download_weights``). Each (weights file,
@@ -182,7 +171,7 @@ def load_model(
                 )
             return cached
         if not _threads_configured:
-            configure_torch_threads()
+            configure_torch_threads(threads)
             _threads_configured = True
         try:
             state, spec = checked_state(weights_path, spec)

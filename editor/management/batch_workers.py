@@ -21,7 +21,7 @@ import os
 import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 # photos (docs/decisions.md, "removebg at volume"): one single-threaded worker per core gives the
 # most images per minute.
 THREADS_PER_WORKER = 1
-THREADS_ENV = "BGREMOVER_TORCH_THREADS"
 # A worker told to stop that is still there after this many seconds is killed.
 STOP_GRACE_S = 5.0
 
@@ -51,11 +50,11 @@ def default_jobs() -> int:
     return max(1, available_cores() // THREADS_PER_WORKER)
 
 
-def threads_per_worker(workers: int) -> int:
-    """Each worker's share of the cores, or ``$BGREMOVER_TORCH_THREADS`` when set."""
-    setting = os.environ.get(THREADS_ENV, "").strip()
-    if setting.isdigit() and int(setting) >= 1:
-        return int(setting)
+def threads_per_worker(workers: int, configured: int | None = None) -> int:
+    """Each worker's share of the cores, or ``configured`` (the BGREMOVER_TORCH_THREADS
+    setting) when set."""
+    if configured is not None:
+        return configured
     return max(1, available_cores() // workers)
 
 
@@ -83,9 +82,10 @@ class WorkerPool:
 
     def __init__(self, size: int, removal: RemovalOptions, rendering: RenderOptions) -> None:
         self.size = size
-        self.removal = removal
+        self.threads = threads_per_worker(size, removal.threads)
+        # The engine takes its torch threads from the options (it reads no environment).
+        self.removal = replace(removal, threads=self.threads)
         self.rendering = rendering
-        self.threads = threads_per_worker(size)
         # A fresh interpreter: a fork would copy torch's threads and locks half-held.
         self._context = multiprocessing.get_context("spawn")
 
@@ -164,8 +164,7 @@ def _serve(
     """A worker's loop: process each task it is sent until it gets None."""
     # Ctrl+C reaches every process of the terminal's group: the command stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Before numba and torch are imported: they read these once.
-    os.environ[THREADS_ENV] = str(threads)
+    # Before numba is imported: it reads this once (torch gets ``removal.threads``).
     os.environ["NUMBA_NUM_THREADS"] = str(threads)
     import cv2
 

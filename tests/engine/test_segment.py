@@ -14,7 +14,6 @@ from bgremover.engine.errors import OptionsError
 from bgremover.engine.model import U2NETP
 from bgremover.engine.segment import (
     FLOAT32_BLOCKS,
-    PRECISION_ENV,
     Float32Block,
     Segmenter,
     compute_dtype,
@@ -42,13 +41,12 @@ def plain_maps(u2netp_weights: Path, photos: list[np.ndarray]) -> np.ndarray:
         return module(torch.from_numpy(to_network_input(photos)))[:, 0].numpy()
 
 
-def _segmenter(u2netp_weights: Path, monkeypatch: pytest.MonkeyPatch, precision: str) -> Segmenter:
-    monkeypatch.setenv(PRECISION_ENV, precision)
-    return Segmenter(load_model(path=u2netp_weights, device="cpu"))
+def _segmenter(u2netp_weights: Path, precision: str) -> Segmenter:
+    return Segmenter(load_model(path=u2netp_weights, device="cpu"), precision)
 
 
-def test_float32_pass_matches_the_plain_network(u2netp_weights, monkeypatch, photos, plain_maps):
-    segmenter = _segmenter(u2netp_weights, monkeypatch, "fp32")
+def test_float32_pass_matches_the_plain_network(u2netp_weights, photos, plain_maps):
+    segmenter = _segmenter(u2netp_weights, "fp32")
     assert segmenter.dtype == torch.float32
     maps = np.stack(segmenter.predict(photos, flip=False))
     assert np.abs(maps - plain_maps).max() < 1e-3
@@ -74,8 +72,8 @@ def test_folding_keeps_what_real_batchnorms_compute():
     assert torch.allclose(got, expected, atol=1e-4)
 
 
-def test_mixed_bfloat16_pass_keeps_the_masks(u2netp_weights, monkeypatch, photos, plain_maps):
-    segmenter = _segmenter(u2netp_weights, monkeypatch, "bf16")
+def test_mixed_bfloat16_pass_keeps_the_masks(u2netp_weights, photos, plain_maps):
+    segmenter = _segmenter(u2netp_weights, "bf16")
     assert segmenter.dtype == torch.bfloat16
     for name in FLOAT32_BLOCKS["u2netp"]:
         block = getattr(segmenter.module, name)
@@ -91,20 +89,19 @@ def test_mixed_bfloat16_pass_keeps_the_masks(u2netp_weights, monkeypatch, photos
 
 
 def test_auto_precision_uses_bfloat16_only_where_the_cpu_has_it(monkeypatch):
-    monkeypatch.setenv(PRECISION_ENV, "auto")
+    monkeypatch.setenv("BGREMOVER_PRECISION", "fp32")  # the app's setting: the engine ignores it
     expected = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
     assert compute_dtype(torch.device("cpu"), "u2netp") == expected
-    assert compute_dtype(torch.device("cuda"), "u2netp") == torch.float32
+    assert compute_dtype(torch.device("cpu"), "u2netp", "auto") == expected
+    assert compute_dtype(torch.device("cuda"), "u2netp", "auto") == torch.float32
     # Not measured in bfloat16 yet: float32 unless asked for.
-    assert compute_dtype(torch.device("cpu"), "u2net") == torch.float32
-    monkeypatch.delenv(PRECISION_ENV)
-    assert compute_dtype(torch.device("cpu"), "u2netp") == expected
-    monkeypatch.setenv(PRECISION_ENV, "bf16")
-    assert compute_dtype(torch.device("cpu"), "u2net") == torch.bfloat16
+    assert compute_dtype(torch.device("cpu"), "u2net", "auto") == torch.float32
+    assert compute_dtype(torch.device("cpu"), "u2net", "bf16") == torch.bfloat16
+    assert compute_dtype(torch.device("cpu"), "u2netp", "fp32") == torch.float32
 
 
 @pytest.mark.parametrize("value", ["fp16", "double", "1"])
-def test_unknown_precision_is_refused_by_name(monkeypatch, value):
-    monkeypatch.setenv(PRECISION_ENV, value)
-    with pytest.raises(OptionsError, match=PRECISION_ENV):
-        compute_dtype(torch.device("cpu"), "u2netp")
+def test_unknown_precision_is_refused_by_name(value):
+    message = f"Precision must be one of auto, fp32, bf16, not '{value}'"
+    with pytest.raises(OptionsError, match=message):
+        compute_dtype(torch.device("cpu"), "u2netp", value)

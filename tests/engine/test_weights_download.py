@@ -160,12 +160,14 @@ def test_without_a_checksum_the_download_is_checked_by_layout(serve, random_u2ne
     assert list((tmp_path / "b").iterdir()) == []
 
 
-def test_mirror_base_url_comes_from_the_environment(monkeypatch):
+def test_mirror_base_url_is_given_by_the_caller(monkeypatch):
     spec = weights_catalogue.MODELS["u2net"]
+    monkeypatch.setenv("BGREMOVER_WEIGHTS_URL", "http://ignored.example")  # the app reads it
     assert weights_download.source_url(spec) == spec.url
+    assert weights_download.source_url(spec, "") == spec.url
     assert spec.url.startswith("https://drive.usercontent.google.com/download?id=1ao1ovG1Q")
-    monkeypatch.setenv(weights_download.WEIGHTS_URL_ENV, "http://mirror.example/weights/")
-    assert weights_download.source_url(spec) == "http://mirror.example/weights/u2net.pth"
+    mirror = weights_download.source_url(spec, "http://mirror.example/weights/")
+    assert mirror == "http://mirror.example/weights/u2net.pth"
     assert weights_download.source_url(spec, "http://other") == "http://other/u2net.pth"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bgremover.engine import weights_catalogue, weights_download, weights_loader
+from bgremover.engine import weights_catalogue, weights_loader
 from bgremover.engine.errors import OptionsError, WeightsError
 from tests.engine import weights_support
 from tests.engine.weights_support import leftovers, md5_of, u2netp_spec
@@ -34,18 +34,18 @@ def test_resolution_order_path_then_model_dir_then_env_then_repo_models(
         return weights_loader.load_model("u2netp", device="cpu", download=False, **kwargs).path
 
     assert chosen() == hermetic / "u2netp.pth"
-    monkeypatch.setenv(weights_catalogue.MODEL_DIR_ENV, str(env_dir))
-    assert chosen() == env_dir / "u2netp.pth"
+    # The engine reads no environment: the app passes its setting as model_dir.
+    monkeypatch.setenv("BGREMOVER_MODEL_DIR", str(env_dir))
+    assert chosen() == hermetic / "u2netp.pth"
     assert chosen(model_dir=model_dir) == model_dir / "u2netp.pth"
     assert chosen(model_dir=model_dir, path=given) == given
     assert weights_catalogue.search_dirs(model_dir) == [model_dir, hermetic]
 
 
-def test_no_implicit_download_for_the_default_model(serve, tmp_path, monkeypatch):
+def test_no_implicit_download_for_the_default_model(serve, tmp_path):
     server = serve({})
-    monkeypatch.setenv(weights_download.WEIGHTS_URL_ENV, server.url)
     with pytest.raises(WeightsError, match="No model weights found.*fetch_models"):
-        weights_loader.load_model(model_dir=tmp_path)
+        weights_loader.load_model(model_dir=tmp_path, base_url=server.url)
     assert server.requests == []
 
 
@@ -53,20 +53,21 @@ def test_named_model_is_downloaded_once_even_by_several_workers(
     serve, random_u2netp, tmp_path, monkeypatch
 ):
     server = serve({"u2netp.pth": random_u2netp.read_bytes()})
-    monkeypatch.setenv(weights_download.WEIGHTS_URL_ENV, server.url)
     monkeypatch.setitem(
         weights_catalogue.MODELS, "u2netp", u2netp_spec("unused", md5_of(random_u2netp))
     )
     server.delay = 0.3
 
     with pytest.raises(WeightsError, match="No weights for model 'u2netp'.*fetch_models u2netp"):
-        weights_loader.load_model("u2netp", model_dir=tmp_path, download=False)
+        weights_loader.load_model("u2netp", model_dir=tmp_path, download=False, base_url=server.url)
     assert server.requests == []
 
     with ThreadPoolExecutor(4) as pool:
         results = list(
             pool.map(
-                lambda _: weights_loader.load_model("u2netp", model_dir=tmp_path, device="cpu"),
+                lambda _: weights_loader.load_model(
+                    "u2netp", model_dir=tmp_path, device="cpu", base_url=server.url
+                ),
                 range(4),
             )
         )
@@ -94,11 +95,11 @@ def test_load_model_is_cached_per_file_and_device(u2netp_weights, tmp_path):
     assert weights_loader.load_model(path=u2netp_weights, device="cpu") is not first
 
 
-def test_default_device_is_cuda_exactly_when_available(u2netp_weights, monkeypatch):
-    monkeypatch.delenv(weights_loader.DEVICE_ENV, raising=False)
+def test_default_device_is_cuda_exactly_when_available(u2netp_weights):
     loaded = weights_loader.load_model(path=u2netp_weights)
     assert loaded.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert next(loaded.module.parameters()).device == loaded.device
+    assert weights_loader.load_model(path=u2netp_weights, device="auto") is loaded
 
 
 @pytest.mark.parametrize(
@@ -117,26 +118,21 @@ def test_unusable_device_is_an_options_error(device, message, u2netp_weights):
         weights_loader.load_model(path=u2netp_weights, device=device)
 
 
-def test_device_comes_from_the_environment_when_not_given(u2netp_weights, monkeypatch):
-    monkeypatch.setenv(weights_loader.DEVICE_ENV, "cpu")
-    assert weights_loader.load_model(path=u2netp_weights).device == torch.device("cpu")
-    monkeypatch.setenv(weights_loader.DEVICE_ENV, "warp-drive")
-    with pytest.raises(OptionsError, match="BGREMOVER_DEVICE 'warp-drive' is not a device"):
-        weights_loader.load_model(path=u2netp_weights)
-    # An explicit device wins over the environment.
+def test_device_is_never_read_from_the_environment(u2netp_weights, monkeypatch):
+    monkeypatch.setenv("BGREMOVER_DEVICE", "warp-drive")
     assert weights_loader.load_model(path=u2netp_weights, device="cpu").device.type == "cpu"
+    assert weights_loader.load_model(path=u2netp_weights).device.type in ("cpu", "cuda")
 
 
-def test_configure_torch_threads_follows_the_environment(monkeypatch):
+def test_configure_torch_threads_takes_the_number_given(monkeypatch):
+    monkeypatch.setenv("BGREMOVER_TORCH_THREADS", "lots")  # ignored: the caller passes it
     before = torch.get_num_threads()
     try:
-        monkeypatch.setenv(weights_loader.TORCH_THREADS_ENV, "1")
-        assert weights_loader.configure_torch_threads() == 1
+        assert weights_loader.configure_torch_threads(1) == 1
         assert torch.get_num_threads() == 1
-        monkeypatch.delenv(weights_loader.TORCH_THREADS_ENV)
         assert weights_loader.configure_torch_threads() >= 1
-        monkeypatch.setenv(weights_loader.TORCH_THREADS_ENV, "lots")
-        with pytest.raises(OptionsError, match="BGREMOVER_TORCH_THREADS must be a positive"):
-            weights_loader.configure_torch_threads()
+        for wrong in (0, -2, "2", True):
+            with pytest.raises(OptionsError, match="Torch threads must be a positive"):
+                weights_loader.configure_torch_threads(wrong)
     finally:
         torch.set_num_threads(before)

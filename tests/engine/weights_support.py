@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import torch
 
-from bgremover.engine import weights_catalogue, weights_download, weights_loader
+from bgremover.engine import weights_catalogue, weights_loader
 from bgremover.engine.model import U2NETP
 from bgremover.engine.weights_catalogue import ModelSpec
 
@@ -145,15 +145,9 @@ def random_u2netp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def hermetic(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Path]:
-    """No lookups in the developer's own models/ or environment; a fresh model cache."""
+    """No lookups in the developer's own models/; a fresh model cache."""
     repo_models = tmp_path_factory.mktemp("repo-models")
     monkeypatch.setattr(weights_catalogue, "REPO_MODEL_DIR", repo_models)
-    for name in (
-        weights_catalogue.MODEL_DIR_ENV,
-        weights_download.WEIGHTS_URL_ENV,
-        weights_loader.TORCH_THREADS_ENV,
-    ):
-        monkeypatch.delenv(name, raising=False)
     weights_loader.clear_model_cache()
     yield repo_models
     weights_loader.clear_model_cache()

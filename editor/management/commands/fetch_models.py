@@ -62,11 +62,12 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Unknown model(s): {', '.join(unknown)}. Known models: {', '.join(MODELS)}."
             )
+        base_url = options["base_url"] or settings.WEIGHTS_URL
         names = list(MODELS) if options["all"] else options["names"] or list(DEFAULT_CANDIDATES)
         failures = []
         for name in dict.fromkeys(names):
             try:
-                self.fetch(name, model_dir, options["base_url"], options["force"])
+                self.fetch(name, model_dir, base_url, options["force"])
             except WeightsError as exc:
                 self.stderr.write(f"{name}: {exc}")
                 failures.append(name)

@@ -161,6 +161,10 @@ class Command(BaseCommand):
             model_dir=settings.MODEL_DIR,
             matting=options["matting"],
             flip=not options["no_tta"],
+            device=settings.DEVICE,
+            precision=settings.PRECISION,
+            threads=settings.TORCH_THREADS,
+            weights_url=settings.WEIGHTS_URL,
         )
         out_dir = _make_out_dir(options["out_dir"])
         extension = ".png" if output == "mask" else FORMATS[fmt][1]
@@ -213,7 +217,10 @@ class Command(BaseCommand):
                 removal.model,
                 path=removal.model_path,
                 model_dir=removal.model_dir,
+                device=removal.device,
+                base_url=removal.weights_url,
                 progress=bar,
+                threads=removal.threads,
             )
         except EngineError as exc:
             raise CommandError(str(exc)) from exc
