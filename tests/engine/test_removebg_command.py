@@ -469,3 +469,36 @@ def test_a_bad_hint_map_fails_its_file_and_the_batch_goes_on(tmp_path, photos, u
     )
     assert f"{photos[1].name}: hint map {photos[1].stem}.png must be an 8-bit grey PNG" in stderr
     assert sorted(p.name for p in out_dir.iterdir()) == ["third.png"]
+
+
+def test_engine_settings_reach_the_engine(tmp_path, photos, u2netp_weights, monkeypatch):
+    """BGREMOVER_DEVICE, BGREMOVER_PRECISION, … (as settings) are what the engine is given."""
+    import torch
+    from django.test import override_settings
+
+    from bgremover.engine import segment, weights_loader
+
+    loads, precisions = [], []
+    real_load, real_segmenter = weights_loader.load_model, segment.segmenter_for
+
+    def load(*args, **kwargs):
+        loads.append(kwargs)
+        return real_load(*args, **kwargs)
+
+    def segmenter(loaded, precision="auto"):
+        precisions.append(precision)
+        return real_segmenter(loaded, precision)
+
+    monkeypatch.setattr(weights_loader, "load_model", load)
+    monkeypatch.setattr(segment, "segmenter_for", segmenter)
+    threads = torch.get_num_threads()  # the count it has: nothing changes for later tests
+    with override_settings(
+        DEVICE="cpu", PRECISION="fp32", TORCH_THREADS=threads, WEIGHTS_URL="http://mirror.invalid"
+    ):
+        removebg(photos[0], "-o", tmp_path / "out", "--model-path", u2netp_weights, "-j", "1")
+    assert len(loads) == 2  # the command's early load, then the pipeline's
+    for kwargs in loads:
+        assert kwargs["device"] == "cpu"
+        assert kwargs["threads"] == threads
+        assert kwargs["base_url"] == "http://mirror.invalid"
+    assert precisions == ["fp32"]
