@@ -198,5 +198,6 @@ def test_warm_up_builds_the_optimised_forward_once(u2netp_weights):
 
     warm_up(RemovalOptions(model_path=u2netp_weights))
     loaded = load_model(path=u2netp_weights)
-    assert id(loaded.module) in segment._segmenters
-    assert segment.segmenter_for(loaded) is segment._segmenters[id(loaded.module)]
+    key = (id(loaded.module), "auto")  # one Segmenter per loaded model and precision
+    assert key in segment._segmenters
+    assert segment.segmenter_for(loaded) is segment._segmenters[key]
