@@ -26,6 +26,7 @@ from bgremover.engine.encode import FORMATS
 from bgremover.engine.errors import EngineError
 from bgremover.engine.matting import MattingProcess, Solver, solve_working_size
 from bgremover.engine.pipeline import RemovalOptions, RenderOptions
+from editor.engine_process import removal_options
 from editor.management.batch_progress import BatchProgress
 from editor.management.batch_workers import WorkerPool, default_jobs
 from editor.management.download_progress import ProgressBar
@@ -155,16 +156,14 @@ class Command(BaseCommand):
                 "or --background blur), or choose --format png or webp"
             )
         layout = layout_options(options, output)
-        removal = RemovalOptions(
+        # The app's engine settings, with what the command line chooses; files on disk are
+        # not held to the upload limit.
+        removal = dataclasses.replace(
+            removal_options(options["matting"]),
             model=options["model"] or settings.DEFAULT_MODEL,
             model_path=options["model_path"],
-            model_dir=settings.MODEL_DIR,
-            matting=options["matting"],
             flip=not options["no_tta"],
-            device=settings.DEVICE,
-            precision=settings.PRECISION,
-            threads=settings.TORCH_THREADS,
-            weights_url=settings.WEIGHTS_URL,
+            max_pixels=RemovalOptions.max_pixels,
         )
         out_dir = _make_out_dir(options["out_dir"])
         extension = ".png" if output == "mask" else FORMATS[fmt][1]
