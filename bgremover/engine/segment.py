@@ -249,14 +249,15 @@ def predict_with_second_look(
     return fused
 
 
-_segmenters: dict[tuple[int, str], Segmenter] = {}
+_segmenters: dict[tuple[int, torch.dtype], Segmenter] = {}
 _lock = threading.Lock()
 
 
 def segmenter_for(loaded: LoadedModel, precision: str = "auto") -> Segmenter:
     """The Segmenter for ``loaded`` at ``precision``, built once per process (loaded models
-    are cached too)."""
-    key = (id(loaded.module), precision)
+    are cached too). Keyed on the dtype the precision resolves to, as the Segmenter reads it:
+    "FP32", " fp32" and an "auto" that means float32 share one Segmenter."""
+    key = (id(loaded.module), compute_dtype(loaded.device, loaded.spec.architecture, precision))
     with _lock:
         segmenter = _segmenters.get(key)
         if segmenter is None:

@@ -198,6 +198,7 @@ def test_warm_up_builds_the_optimised_forward_once(u2netp_weights):
 
     warm_up(RemovalOptions(model_path=u2netp_weights))
     loaded = load_model(path=u2netp_weights)
-    key = (id(loaded.module), "auto")  # one Segmenter per loaded model and precision
+    # One Segmenter per loaded model and the dtype its precision resolves to.
+    key = (id(loaded.module), segment.compute_dtype(loaded.device, "u2netp", "auto"))
     assert key in segment._segmenters
     assert segment.segmenter_for(loaded) is segment._segmenters[key]

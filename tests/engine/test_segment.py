@@ -19,6 +19,7 @@ from bgremover.engine.segment import (
     compute_dtype,
     cpu_has_native_bf16,
     fold_batchnorm,
+    segmenter_for,
     to_network_input,
 )
 from bgremover.engine.weights_loader import load_model
@@ -105,3 +106,15 @@ def test_unknown_precision_is_refused_by_name(value):
     message = f"Precision must be one of auto, fp32, bf16, not '{value}'"
     with pytest.raises(OptionsError, match=message):
         compute_dtype(torch.device("cpu"), "u2netp", value)
+
+
+def test_one_segmenter_per_resolved_precision(u2netp_weights):
+    """Spellings the Segmenter reads alike, and "auto", share the Segmenter of the precision
+    they resolve to (not one each: every Segmenter is another copy of the network)."""
+    loaded = load_model(path=u2netp_weights, device="cpu")
+    fp32 = segmenter_for(loaded, "fp32")
+    assert segmenter_for(loaded, "FP32") is fp32
+    assert segmenter_for(loaded, " fp32 ") is fp32
+    resolved = "bf16" if cpu_has_native_bf16() else "fp32"
+    assert segmenter_for(loaded, "auto") is segmenter_for(loaded, resolved)
+    assert segmenter_for(loaded, "") is segmenter_for(loaded, "auto")
