@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,17 +20,19 @@ Matting = str  # "auto" | "on" | "off", as RemovalOptions.matting
 
 def engine_options(model_path: Path, matting: Matting = "auto") -> RemovalOptions:
     """The engine's options for a bench run, with the device, precision and torch threads
-    taken from BGREMOVER_DEVICE, BGREMOVER_PRECISION and BGREMOVER_TORCH_THREADS as the app
-    takes them (the engine itself reads no environment)."""
+    taken from BGREMOVER_DEVICE, BGREMOVER_PRECISION and BGREMOVER_TORCH_THREADS by the
+    parser the app's settings use (the engine itself reads no environment). An unusable value
+    raises bgremover.envvars.ConfigError with the message the app stops with."""
     from bgremover.engine.pipeline import RemovalOptions
+    from bgremover.envvars import engine_variables
 
-    threads = os.getenv("BGREMOVER_TORCH_THREADS", "").strip()
+    variables = engine_variables()
     return RemovalOptions(
         model_path=str(model_path),
         matting=matting,
-        device=os.getenv("BGREMOVER_DEVICE", "").strip() or "auto",
-        precision=os.getenv("BGREMOVER_PRECISION", "").strip().lower() or "auto",
-        threads=int(threads) if threads else None,
+        device=variables.device,
+        precision=variables.precision,
+        threads=variables.threads,
     )
 
 

@@ -8,29 +8,41 @@ deployments set ``DATABASE_URL`` (or ``DB=postgres``), ``REDIS_URL`` and run
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from bgremover import envvars
 
-def envbool(name: str, default: str) -> bool:
-    return os.getenv(name, default).strip().lower() in ("1", "true", "yes", "on")
-
-
-def envint(name: str, default: str) -> int:
-    value = os.getenv(name, default)
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+_T = TypeVar("_T")
 
 
-def envlist(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
+def _improperly_configured(read: Callable[..., _T]) -> Callable[..., _T]:
+    """``read`` (an envvars parser) with its ConfigError raised as Django's
+    ImproperlyConfigured, the message unchanged."""
+
+    @functools.wraps(read)
+    def checked(*args: str) -> _T:
+        try:
+            return read(*args)
+        except envvars.ConfigError as exc:
+            raise ImproperlyConfigured(str(exc)) from exc
+
+    return checked
+
+
+# The parsers live in bgremover.envvars (no Django) so that bench.ours reads the engine's
+# variables exactly as the app does.
+envbool = envvars.envbool
+envint = _improperly_configured(envvars.envint)
+envlist = envvars.envlist
 
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -67,21 +79,11 @@ MEDIA_URL = "/media/"
 MODEL_DIR = os.getenv("BGREMOVER_MODEL_DIR", "") or None
 # Model used when a job does not name one; empty means "the best one present".
 DEFAULT_MODEL = os.getenv("BGREMOVER_MODEL", "") or None
-# What the engine is handed for every model it loads (it never reads the environment itself).
-# Where the network runs: auto (CUDA when PyTorch sees it, else CPU), cpu, cuda, cuda:1…
-DEVICE = os.getenv("BGREMOVER_DEVICE", "").strip() or "auto"
-# auto (mixed bfloat16 where the CPU has it natively), fp32 or bf16 (engine.segment).
-PRECISION = os.getenv("BGREMOVER_PRECISION", "").strip().lower() or "auto"
-# PyTorch's intra-op CPU threads; None: every CPU the process may use.
-TORCH_THREADS = (
-    envint("BGREMOVER_TORCH_THREADS", "")
-    if os.getenv("BGREMOVER_TORCH_THREADS", "").strip()
-    else None
-)
-if TORCH_THREADS is not None and TORCH_THREADS < 1:
-    raise ImproperlyConfigured(f"BGREMOVER_TORCH_THREADS must be at least 1, got {TORCH_THREADS}")
-# A mirror to download missing weights from (<URL>/<file name>); None: the official links.
-WEIGHTS_URL = os.getenv("BGREMOVER_WEIGHTS_URL", "").strip() or None
+# What the engine is handed for every model it loads (it never reads the environment itself):
+# BGREMOVER_DEVICE (auto, cpu, cuda, cuda:1…), BGREMOVER_PRECISION (auto, fp32, bf16),
+# BGREMOVER_TORCH_THREADS (None: every CPU the process may use) and BGREMOVER_WEIGHTS_URL (a
+# mirror for missing weights; None: the official links). See envvars.EngineVariables.
+DEVICE, PRECISION, TORCH_THREADS, WEIGHTS_URL = _improperly_configured(envvars.engine_variables)()
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
