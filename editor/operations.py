@@ -55,6 +55,7 @@ from prometheus_client.utils import floatToGoString
 from bgremover.engine import weights_catalogue
 from bgremover.engine.errors import WeightsError
 from editor.models import Job
+from editor.weights_advice import explained
 
 # The metrics' registry (refusal counts: editor.refusals).
 REGISTRY = CollectorRegistry()
@@ -172,7 +173,7 @@ def check_weights() -> Check:
         name = settings.DEFAULT_MODEL or weights_catalogue.default_model_name(model_dir)
         spec = weights_catalogue.get_spec(name)
     except WeightsError as exc:
-        return Check(False, str(exc))
+        return Check(False, explained(exc))
     path = weights_catalogue.find_weights(name, model_dir)
     if path is None:
         looked = ", ".join(str(d) for d in weights_catalogue.search_dirs(model_dir))

@@ -27,6 +27,7 @@ from editor.heavy import heavy_operation
 from editor.models import Job, JobGone
 from editor.progress import JobTimedOut, ProgressReporter, time_limit_message
 from editor.results import discard_unfinished, finish_with_result, store_files
+from editor.weights_advice import explained
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def _run(job: Job) -> str:
     except WorkerDied:
         return _fail(reporter, result, WORKER_DIED)
     except EngineError as exc:
-        return _fail(reporter, result, str(exc))
+        return _fail(reporter, result, explained(exc))
     except Exception:
         if not Job.objects.filter(pk=job.pk).exists():
             # Deleted while it ran, e.g. the result's row lost its job: not an error.

@@ -1,9 +1,10 @@
 """The known checkpoints and where their files are: the registry (``MODELS``) and the lookups.
 
-A model name's weights file is searched for in ``model_dir`` (callers pass the app's
-``BGREMOVER_MODEL_DIR`` setting; the engine never reads the environment itself), then in the
-repository's ``models/`` directory. Downloading what is
-missing is weights_download's job, loading what is found weights_loader's.
+A model name's weights file is searched for in ``model_dir`` (the caller's; the engine never
+reads the environment itself), then in the repository's ``models/`` directory. Downloading
+what is missing is weights_download's job, loading what is found weights_loader's. Their
+errors say what is wrong; how to fix it in the app's terms is the app's to add (see
+errors.WeightsRemedy).
 
 This module imports neither Django nor PyTorch: the registry and the lookups (``get_spec``,
 ``find_weights``, ``default_model_name``) serve the web process's readiness check, which must
@@ -16,10 +17,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bgremover.engine.errors import WeightsError
+from bgremover.engine.errors import WeightsError, WeightsRemedy
 
-# The app's setting that callers pass as model_dir, named in messages that say what to set.
-MODEL_DIR_ENV = "BGREMOVER_MODEL_DIR"
 REPO_MODEL_DIR = Path(__file__).resolve().parents[2] / "models"
 
 
@@ -39,10 +38,6 @@ class ModelSpec:
     size: int | None  # exact byte count of the published file, where known
     approx_size: str  # for people: "176.3 MB"
     description: str
-
-    @property
-    def fetch_command(self) -> str:
-        return f"python manage.py fetch_models {self.name}"
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -136,7 +131,6 @@ def default_model_name(model_dir: str | os.PathLike[str] | None = None) -> str:
             return name
     looked = ", ".join(str(d) for d in search_dirs(model_dir))
     raise WeightsError(
-        f"No model weights found (looked for u2net.pth and u2netp.pth in {looked}). "
-        f"Run `python manage.py fetch_models` to download them, or set {MODEL_DIR_ENV} "
-        "to a directory that holds them."
+        f"No model weights found (looked for u2net.pth and u2netp.pth in {looked}).",
+        remedy=WeightsRemedy.MISSING,
     )

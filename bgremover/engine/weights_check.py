@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bgremover.engine.errors import WeightsError
-from bgremover.engine.weights_catalogue import MODEL_DIR_ENV, MODELS, ModelSpec
+from bgremover.engine.errors import WeightsError, WeightsRemedy
+from bgremover.engine.weights_catalogue import MODELS, ModelSpec
 
 if TYPE_CHECKING:
     import torch
@@ -37,16 +37,19 @@ class BadFile(Exception):
     """Why a file is not usable weights, worded to follow the file's name."""
 
 
-def fix_hint(spec: ModelSpec | None, explicit: bool) -> str:
-    """What to do about a bad file: one given by path (``explicit``) or one found in a
-    model directory."""
+def unusable_file(
+    path: Path, reason: BadFile, spec: ModelSpec | None, explicit: bool
+) -> WeightsError:
+    """The WeightsError for a bad file: one given by path (``explicit``: the caller is told to
+    check it) or one found in a model directory (to be replaced)."""
     if explicit:
-        where = "Check the path you gave"
-        return f"{where}, or run `{spec.fetch_command}`." if spec else f"{where}."
-    name = spec.name if spec else "NAME"
-    return (
-        f"Delete it and run `python manage.py fetch_models {name}`, "
-        f"or set {MODEL_DIR_ENV} to a directory with a good copy."
+        return WeightsError(
+            f"{path} {reason}. Check the path you gave.",
+            remedy=WeightsRemedy.UNUSABLE_PATH,
+            model=spec.name if spec else None,
+        )
+    return WeightsError(
+        f"{path} {reason}.", remedy=WeightsRemedy.DAMAGED, model=spec.name if spec else None
     )
 
 
@@ -143,4 +146,4 @@ def read_weights(path: str | os.PathLike[str], spec: ModelSpec) -> dict[str, tor
     try:
         return checked_state(path, spec)[0]
     except BadFile as exc:
-        raise WeightsError(f"{path} {exc}. {fix_hint(spec, explicit=False)}") from exc
+        raise unusable_file(path, exc, spec, explicit=False) from exc

@@ -24,8 +24,8 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import BinaryIO
 
-from bgremover.engine.errors import WeightsError
-from bgremover.engine.weights_catalogue import MODEL_DIR_ENV, ModelSpec, download_dir, get_spec
+from bgremover.engine.errors import WeightsError, WeightsRemedy
+from bgremover.engine.weights_catalogue import ModelSpec, download_dir, get_spec
 from bgremover.engine.weights_check import BadFile, checked_state
 
 DownloadProgress = Callable[[int, int | None], None]
@@ -225,10 +225,11 @@ def download_weights(
     directory = Path(target_dir) if target_dir is not None else download_dir()
     url = source_url(spec, base_url)
     final = directory / spec.filename
-    manual = (
-        f"Try again with `{spec.fetch_command}`, or download {spec.filename} by hand "
-        f"from {spec.url} into {directory}."
-    )
+    manual = f"It can be downloaded by hand from {spec.url} into {directory}."
+
+    def failed(message: str) -> WeightsError:
+        return WeightsError(message, remedy=WeightsRemedy.DOWNLOAD_FAILED, model=spec.name)
+
     try:
         directory.mkdir(parents=True, exist_ok=True)
         handle, temp_name = tempfile.mkstemp(
@@ -236,8 +237,9 @@ def download_weights(
         )
     except OSError as exc:
         raise WeightsError(
-            f"Cannot write weights into {directory}: {exc}. "
-            f"Set {MODEL_DIR_ENV} to a writable directory."
+            f"Cannot write weights into {directory}: {exc}.",
+            remedy=WeightsRemedy.UNWRITABLE,
+            model=spec.name,
         ) from exc
     temp = Path(temp_name)
     try:
@@ -245,11 +247,11 @@ def download_weights(
             try:
                 _transfer(url, out, progress, spec.size, retries, backoff, timeout)
             except WeightsError as exc:
-                raise WeightsError(f"Could not download {spec.filename}: {exc} {manual}") from exc
+                raise failed(f"Could not download {spec.filename}: {exc} {manual}") from exc
         if spec.md5 is not None:
             actual = _md5(temp)
             if actual != spec.md5:
-                raise WeightsError(
+                raise failed(
                     f"The downloaded {spec.filename} does not match its published checksum "
                     f"(md5 {actual}, expected {spec.md5}); the damaged download was deleted. "
                     f"{manual}"
@@ -258,7 +260,7 @@ def download_weights(
             try:
                 checked_state(temp, spec)
             except BadFile as exc:
-                raise WeightsError(
+                raise failed(
                     f"The file downloaded from {url} {exc}; it was deleted. {manual}"
                 ) from exc
         temp.chmod(0o644)

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bgremover.engine.errors import OptionsError, WeightsError
+from bgremover.engine.errors import OptionsError, WeightsError, WeightsRemedy
 from bgremover.engine.weights_catalogue import (
-    MODEL_DIR_ENV,
     MODELS,
     ModelSpec,
     default_model_name,
@@ -32,7 +31,7 @@ from bgremover.engine.weights_catalogue import (
     get_spec,
     search_dirs,
 )
-from bgremover.engine.weights_check import BadFile, checked_state, fix_hint
+from bgremover.engine.weights_check import BadFile, checked_state, unusable_file
 from bgremover.engine.weights_download import DownloadProgress, download_weights
 
 if TYPE_CHECKING:
@@ -119,8 +118,9 @@ def _locate(
     if not download:
         looked = ", ".join(str(d) for d in search_dirs(model_dir))
         raise WeightsError(
-            f"No weights for model {spec.name!r}: {spec.filename} is not in {looked}. "
-            f"Run `{spec.fetch_command}`, or set {MODEL_DIR_ENV} to a directory that holds it."
+            f"No weights for model {spec.name!r}: {spec.filename} is not in {looked}.",
+            remedy=WeightsRemedy.MISSING,
+            model=spec.name,
         )
     with _cache_lock:
         lock = _download_locks.setdefault(target / spec.filename, threading.Lock())
@@ -176,7 +176,7 @@ def load_model(
         try:
             state, spec = checked_state(weights_path, spec)
         except BadFile as exc:
-            raise WeightsError(f"{weights_path} {exc}. {fix_hint(spec, explicit)}") from exc
+            raise unusable_file(weights_path, exc, spec, explicit) from exc
         # Built on the meta device, then given the file's tensors: random initialisation of
         # weights that are overwritten at once costs a tenth of a second in every new process.
         with torch.device("meta"):

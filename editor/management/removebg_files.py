@@ -19,6 +19,7 @@ from bgremover.engine.pipeline import (
     remove_background,
     render,
 )
+from editor.weights_advice import explained
 
 # remove_background and render each report 0..1; they share one file's 0..1 this way (the
 # network's part is by far the longer one).
@@ -76,7 +77,7 @@ def process_file(
         write_atomically(task.target, render(cutout, rendering, render_progress))
     except WeightsError as exc:
         # The model is the same for every file: if it fails, trying the rest is pointless.
-        return Outcome(ok=False, message=str(exc), fatal=True)
+        return Outcome(ok=False, message=explained(exc), fatal=True)
     except EngineError as exc:
         return Outcome(ok=False, message=str(exc))
     except OSError as exc:

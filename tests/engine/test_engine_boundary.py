@@ -19,3 +19,16 @@ def test_no_engine_module_reads_the_environment():
         if any(read in line for read in READS)
     ]
     assert offenders == []
+
+
+def test_no_engine_module_names_the_apps_commands_or_model_dir_setting():
+    """The engine's errors say what is wrong; advice in the app's terms (its commands, its
+    BGREMOVER_MODEL_DIR) is added by the app (editor.weights_advice)."""
+    words = ("manage.py", "fetch_models", "BGREMOVER_MODEL_DIR")
+    offenders = [
+        f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
+        for path in sorted(ENGINE.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if any(word in line for word in words)
+    ]
+    assert offenders == []

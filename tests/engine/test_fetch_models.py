@@ -86,6 +86,7 @@ def test_checksum_mismatch_fails_the_command_and_leaves_nothing(serve, u2netp_we
             stderr=out,
         )
     assert "does not match its published checksum" in out.getvalue()
+    assert "Or try again with `python manage.py fetch_models u2netp`." in out.getvalue()
     assert list(tmp_path.iterdir()) == []
 
 

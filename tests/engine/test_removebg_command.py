@@ -267,6 +267,24 @@ def test_wrong_weights_stop_the_batch_with_the_engine_message(tmp_path, photos):
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_a_damaged_file_in_the_model_dir_stops_the_batch_saying_what_to_do(
+    tmp_path, photos, settings
+):
+    """The engine names the file and what is wrong with it; the command adds the app's fix."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "u2netp.pth").write_bytes(b"\x00" * 4096)
+    settings.MODEL_DIR = str(models)
+    with pytest.raises(CommandError) as raised:
+        removebg(*photos, "-o", tmp_path / "out", "--model", "u2netp")
+    message = str(raised.value)
+    assert str(models / "u2netp.pth") in message
+    assert message.endswith(
+        "Delete it and run `python manage.py fetch_models u2netp`, "
+        "or set BGREMOVER_MODEL_DIR to a directory with a good copy."
+    )
+
+
 def test_an_unknown_model_name_is_refused_before_any_work(tmp_path, photos):
     with pytest.raises(CommandError, match="Unknown model 'u3net'. Known models: u2net"):
         removebg(*photos, "-o", tmp_path / "out", "--model", "u3net")

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from bgremover.engine import weights_catalogue, weights_download
-from bgremover.engine.errors import WeightsError
+from bgremover.engine.errors import WeightsError, WeightsRemedy
 from tests.engine import weights_support
 from tests.engine.weights_support import CONFIRM_UUID, leftovers, md5_of, u2netp_spec
 
@@ -67,7 +67,8 @@ def test_drive_quota_page_gives_a_clear_error_and_no_file(serve, random_u2netp, 
     server.quota_page = True
     with pytest.raises(WeightsError, match="Too many users") as raised:
         weights_download.download_weights(u2netp_spec(f"{server.url}/u2netp.pth", None), tmp_path)
-    assert "fetch_models u2netp" in str(raised.value)
+    assert f"by hand from {server.url}/u2netp.pth into {tmp_path}" in str(raised.value)
+    assert (raised.value.remedy, raised.value.model) == (WeightsRemedy.DOWNLOAD_FAILED, "u2netp")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -124,7 +125,8 @@ def test_checksum_mismatch_deletes_the_download_and_says_how_to_fix_it(
 
     message = str(raised.value)
     assert "u2netp.pth" in message and spec.md5 in message and md5_of(u2netp_weights) in message
-    assert "python manage.py fetch_models u2netp" in message
+    assert f"It can be downloaded by hand from {spec.url} into {tmp_path}." in message
+    assert (raised.value.remedy, raised.value.model) == (WeightsRemedy.DOWNLOAD_FAILED, "u2netp")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bgremover.engine import weights_catalogue, weights_loader
-from bgremover.engine.errors import OptionsError, WeightsError
+from bgremover.engine.errors import OptionsError, WeightsError, WeightsRemedy
 from tests.engine import weights_support
 from tests.engine.weights_support import leftovers, md5_of, u2netp_spec
 
@@ -44,9 +44,12 @@ def test_resolution_order_path_then_model_dir_then_env_then_repo_models(
 
 def test_no_implicit_download_for_the_default_model(serve, tmp_path):
     server = serve({})
-    with pytest.raises(WeightsError, match="No model weights found.*fetch_models"):
+    with pytest.raises(WeightsError, match="No model weights found") as raised:
         weights_loader.load_model(model_dir=tmp_path, base_url=server.url)
     assert server.requests == []
+    # The engine states what is missing; the app words the fix (editor.weights_advice).
+    assert (raised.value.remedy, raised.value.model) == (WeightsRemedy.MISSING, None)
+    assert "manage.py" not in str(raised.value)
 
 
 def test_named_model_is_downloaded_once_even_by_several_workers(
@@ -58,9 +61,12 @@ def test_named_model_is_downloaded_once_even_by_several_workers(
     )
     server.delay = 0.3
 
-    with pytest.raises(WeightsError, match="No weights for model 'u2netp'.*fetch_models u2netp"):
+    with pytest.raises(
+        WeightsError, match=f"No weights for model 'u2netp': u2netp.pth is not in {tmp_path}"
+    ) as raised:
         weights_loader.load_model("u2netp", model_dir=tmp_path, download=False, base_url=server.url)
     assert server.requests == []
+    assert (raised.value.remedy, raised.value.model) == (WeightsRemedy.MISSING, "u2netp")
 
     with ThreadPoolExecutor(4) as pool:
         results = list(

@@ -122,6 +122,11 @@ def weights_dir_empty(settings: object, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(weights_catalogue, "REPO_MODEL_DIR", empty)
 
 
+def no_weights_anywhere(settings: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    weights_dir_empty(settings, tmp_path, monkeypatch)
+    settings.DEFAULT_MODEL = None  # type: ignore[attr-defined]
+
+
 def weights_file_damaged(settings: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = Path(settings.MODEL_DIR) / "u2netp.pth"  # type: ignore[attr-defined]
     weights_dir_empty(settings, tmp_path, monkeypatch)
@@ -170,6 +175,14 @@ def database_down(settings: object, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     ("breakage", "failing", "detail"),
     [
         (weights_dir_empty, "weights", "u2netp.pth is not in"),
+        # The engine says what is missing; the app adds what to do about it.
+        (
+            no_weights_anywhere,
+            "weights",
+            "No model weights found (looked for u2net.pth and u2netp.pth in ",
+        ),
+        (no_weights_anywhere, "weights", "Run `python manage.py fetch_models` to download them"),
+        (no_weights_anywhere, "weights", "or set BGREMOVER_MODEL_DIR to a directory that holds"),
         (weights_file_damaged, "weights", "fails its CRC check"),
         (queue_over_limit, "queue", "2 queued or running, JOB_QUEUE_LIMIT 2"),
         (disk_budget_exceeded, "disk", "of DISK_BUDGET_BYTES 0.0 MB"),

@@ -22,6 +22,7 @@ from bgremover.engine.weights_catalogue import (
 from bgremover.engine.weights_check import read_weights
 from bgremover.engine.weights_download import download_weights, source_url
 from editor.management.download_progress import ProgressBar
+from editor.weights_advice import explained
 
 
 class Command(BaseCommand):
@@ -69,7 +70,7 @@ class Command(BaseCommand):
             try:
                 self.fetch(name, model_dir, base_url, options["force"])
             except WeightsError as exc:
-                self.stderr.write(f"{name}: {exc}")
+                self.stderr.write(f"{name}: {explained(exc)}")
                 failures.append(name)
         if failures:
             raise CommandError(f"Could not fetch: {', '.join(failures)} (see above).")

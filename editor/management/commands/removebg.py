@@ -32,6 +32,7 @@ from editor.management.batch_workers import WorkerPool, default_jobs
 from editor.management.download_progress import ProgressBar
 from editor.management.removebg_files import Job, Outcome, Task, process_file
 from editor.management.removebg_layout import add_layout_arguments, layout_options
+from editor.weights_advice import explained
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
@@ -222,7 +223,7 @@ class Command(BaseCommand):
                 threads=removal.threads,
             )
         except EngineError as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(explained(exc)) from exc
         finally:
             if bar:
                 bar.finish()
