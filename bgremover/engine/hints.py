@@ -233,7 +233,13 @@ def apply_hints(
     prob[gained_full] = 1.0
     prob[lost_full] = 0.0
     band = max(2, round(options.edge_band * max(h, w)))
-    touched = cv2.dilate((gained_full | lost_full).view(np.uint8), _disk(band)).view(bool)
+    near_gained = cv2.dilate(gained_full.view(np.uint8), _disk(band)).view(bool)
+    near_lost = cv2.dilate(lost_full.view(np.uint8), _disk(band)).view(bool)
+    # The old outline's soft rim goes with the region it bordered: left as it was, a removed
+    # region would leave a faint outline behind and a filled one a faint ring inside.
+    prob[near_lost & ~near_gained & (prob < 0.5)] = 0.0
+    prob[near_gained & ~near_lost & (prob >= 0.5)] = 1.0
+    touched = near_gained | near_lost
     matte = estimate_matte(crop_rgb, prob, side=options.matting_side)
 
     crop_new = crop_alpha.copy()
