@@ -188,6 +188,14 @@ def _placed(mask: np.ndarray, box: tuple[slice, slice], inner: tuple[slice, slic
     return placed
 
 
+def _near(mask: np.ndarray, band: int) -> np.ndarray:
+    """The pixels within ``band`` pixels of ``mask``. The dilation is skipped when ``mask`` is
+    empty (keep-only or remove-only marks): with a wide band on a large crop it is costly."""
+    if not mask.any():
+        return mask
+    return cv2.dilate(mask.view(np.uint8), _disk(band)).view(bool)
+
+
 def apply_hints(
     photo: np.ndarray,
     foreground: np.ndarray,
@@ -233,8 +241,7 @@ def apply_hints(
     prob[gained_full] = 1.0
     prob[lost_full] = 0.0
     band = max(2, round(options.edge_band * max(h, w)))
-    near_gained = cv2.dilate(gained_full.view(np.uint8), _disk(band)).view(bool)
-    near_lost = cv2.dilate(lost_full.view(np.uint8), _disk(band)).view(bool)
+    near_gained, near_lost = _near(gained_full, band), _near(lost_full, band)
     # The old outline's soft rim goes with the region it bordered: left as it was, a removed
     # region would leave a faint outline behind and a filled one a faint ring inside.
     prob[near_lost & ~near_gained & (prob < 0.5)] = 0.0
