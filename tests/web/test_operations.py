@@ -175,6 +175,7 @@ def database_down(settings: object, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     ("breakage", "failing", "detail"),
     [
         (weights_dir_empty, "weights", "u2netp.pth is not in"),
+        (weights_dir_empty, "weights", "Run `python manage.py fetch_models u2netp`"),
         # The engine says what is missing; the app adds what to do about it.
         (
             no_weights_anywhere,
