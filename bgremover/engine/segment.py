@@ -6,11 +6,10 @@ already carry identity BNs; the authors' files do not) and, on CPU, the channels
 layout oneDNN's convolutions prefer, and bfloat16 where the CPU multiplies bfloat16 natively
 (AVX512-BF16 or AMX) for the blocks whose weights survive bfloat16's rounding (see
 FLOAT32_BLOCKS). Measured on the 2-core machine at 320×320: plain 0.49 s, folded 0.43 s,
-+ channels-last 0.33 s, + mixed bfloat16 about 0.2 s. Precision "fp32" (the app's
-BGREMOVER_PRECISION setting) turns bfloat16 off. Tried and not used: a frozen TorchScript
-graph (0.27–0.42 s once warm, but tracing and its first optimising runs cost seconds in every
-new process), torch.compile (0.37 s, after 80 s of compiling) and oneDNN's blocked tensor
-layout (0.42 s).
++ channels-last 0.33 s, + mixed bfloat16 about 0.2 s. Precision "fp32" turns bfloat16 off.
+Tried and not used: a frozen TorchScript graph (0.27–0.42 s once warm, but tracing and its
+first optimising runs cost seconds in every new process), torch.compile (0.37 s, after 80 s of
+compiling) and oneDNN's blocked tensor layout (0.42 s).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Downloading weights: verified, resumable transfers from the official location or a mirror.
 
-A model is downloaded from its official location (or from a mirror given by ``base_url``,
-which the app takes from its BGREMOVER_WEIGHTS_URL setting), through Google Drive's
-confirmation pages, with retries that resume a dropped connection where the server allows it.
+A model is downloaded from its official location (or from a mirror given by ``base_url``),
+through Google Drive's confirmation pages, with retries that resume a dropped connection where
+the server allows it.
 Downloads go to a temporary file in the target directory, are checked against the published
 md5 (or, where none is published, by state-dict layout) and only then renamed into place, so a
 partial file never sits at the final name.
