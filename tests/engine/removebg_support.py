@@ -1,4 +1,6 @@
-"""Running ``manage.py removebg`` from the tests, in this process, on small photos."""
+"""Running ``manage.py removebg`` from the tests, in this process, on small photos, and the
+two photos the command's tests share (bind ``photo_sources`` and ``photos`` in a module to use
+them)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import io
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image
@@ -47,3 +51,22 @@ def small_copies(sources: Iterable[Path], folder: Path, side: int) -> list[Path]
             image.save(path, quality=92)
             paths.append(path)
     return paths
+
+
+@pytest.fixture(scope="module")
+def photo_sources(eval_dir: Path) -> list[Path]:
+    """Two photos whose ground-truth masks have background in every corner."""
+    chosen = []
+    for image in sorted((eval_dir / "sod/images").glob("ecssd_*.jpg")):
+        mask = np.asarray(Image.open(eval_dir / "sod/masks" / f"{image.stem}.png"))
+        if not mask[[0, 0, -1, -1], [0, -1, 0, -1]].any():
+            chosen.append(image)
+        if len(chosen) == 2:
+            return chosen
+    pytest.fail("fewer than two evaluation photos with background corners")
+
+
+@pytest.fixture
+def photos(tmp_path: Path, photo_sources: list[Path]) -> list[Path]:
+    """The two photos downscaled to at most 400 px, in their own folder."""
+    return small_copies(photo_sources, tmp_path / "in", 400)
