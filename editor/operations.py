@@ -312,6 +312,7 @@ FAILURE_REASONS = (
     "result_lost",
     "operator",
     "unexpected",
+    "weights",
     "engine_error",
 )
 
@@ -333,6 +334,8 @@ def failure_reason(error: str) -> str:
         return "operator"
     if "went wrong on our side" in text:
         return "unexpected"
+    if "its model weights are" in text:
+        return "weights"
     return "engine_error"
 
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django_tasks import task
 
-from bgremover.engine.errors import EngineError
+from bgremover.engine.errors import EngineError, WeightsError
 from bgremover.engine.isolation import WorkerDied, WorkOutOfMemory, WorkTimedOut
 from bgremover.engine.products import RENDER_SHARE, make_products
 from editor.edits import refresh_edited
@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 UNEXPECTED_FAILURE = (
     "Something went wrong on our side while processing this image. Please try again; "
     "if it keeps failing, the image may be unusual in a way we do not handle yet."
+)
+WEIGHTS_UNAVAILABLE = (
+    "This server cannot remove backgrounds right now: its model weights are missing or "
+    "damaged. Please try again later."
 )
 WORKER_DIED = (
     "Processing stopped unexpectedly (the engine process ended). Please try again; if it "
@@ -92,8 +96,13 @@ def _run(job: Job) -> str:
         return _fail(reporter, result, memory_limit_message(settings.JOB_MEMORY_LIMIT_MB))
     except WorkerDied:
         return _fail(reporter, result, WORKER_DIED)
+    except WeightsError as exc:
+        # The server's fault, not the image's: how to mend it (and the paths that names) goes
+        # to the operator's log, not to whoever uploaded.
+        logger.error("job %s: %s", job.pk, explained(exc))
+        return _fail(reporter, result, WEIGHTS_UNAVAILABLE)
     except EngineError as exc:
-        return _fail(reporter, result, explained(exc))
+        return _fail(reporter, result, str(exc))
     except Exception:
         if not Job.objects.filter(pk=job.pk).exists():
             # Deleted while it ran, e.g. the result's row lost its job: not an error.

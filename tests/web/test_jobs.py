@@ -19,7 +19,7 @@ from django_tasks_db.models import DBTaskResult
 from editor.models import Image, Job, JobGone, Result
 from editor.progress import ProgressReporter, time_limit_message
 from editor.retention import fail_overdue_jobs, overdue_message
-from editor.tasks import UNEXPECTED_FAILURE, process_job
+from editor.tasks import UNEXPECTED_FAILURE, WEIGHTS_UNAVAILABLE, process_job
 from tests.web.client import stored_files, upload, visit
 from tests.web.factories import make_job
 
@@ -73,6 +73,31 @@ def test_a_job_past_its_time_limit_fails_with_a_reason_and_leaves_no_result(
     assert "took longer than the 0.001 seconds limit" in state["error"]
     assert not Result.objects.exists()
     assert stored_files(web_settings) == [uploaded.original.name]
+
+
+def test_a_job_on_damaged_weights_fails_without_showing_the_server_its_paths(
+    client: Client,
+    uploaded: Image,
+    settings: object,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "u2netp.pth").write_bytes(b"not a weights file")
+    settings.MODEL_DIR = str(models)  # type: ignore[attr-defined]
+    settings.DEFAULT_MODEL = "u2netp"  # type: ignore[attr-defined]
+    job = uploaded.latest_job()
+    assert job is not None
+    assert process_job.call(str(job.id)) == "failed"
+    state = client.get(f"/jobs/{job.id}/status/").json()
+    assert state["error"] == WEIGHTS_UNAVAILABLE
+    assert str(tmp_path) not in state["error"]
+    # The operator's log has what is wrong, where, and what to do.
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    assert str(models / "u2netp.pth") in logged
+    assert "fetch_models u2netp" in logged
+    assert not Result.objects.exists()
 
 
 def test_the_sweep_fails_jobs_stuck_past_the_limit_and_ignores_their_late_writes(

@@ -100,7 +100,12 @@ def test_failure_reasons_are_read_from_the_messages_the_app_writes() -> None:
     from editor.recovery import gave_up_message
     from editor.retention import overdue_message
     from editor.storage_check import LOST_RESULT
-    from editor.tasks import UNEXPECTED_FAILURE, WORKER_DIED, memory_limit_message
+    from editor.tasks import (
+        UNEXPECTED_FAILURE,
+        WEIGHTS_UNAVAILABLE,
+        WORKER_DIED,
+        memory_limit_message,
+    )
 
     assert failure_reason(time_limit_message(90)) == "time_limit"
     assert failure_reason(time_limit_message(600)) == "time_limit"
@@ -111,4 +116,5 @@ def test_failure_reasons_are_read_from_the_messages_the_app_writes() -> None:
     assert failure_reason(LOST_RESULT) == "result_lost"
     assert failure_reason(operator_actions.OPERATOR_FAILED) == "operator"
     assert failure_reason(UNEXPECTED_FAILURE) == "unexpected"
+    assert failure_reason(WEIGHTS_UNAVAILABLE) == "weights"
     assert failure_reason("photo.heic: not an image we can read") == "engine_error"
