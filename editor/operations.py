@@ -53,7 +53,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 
 from bgremover.engine import weights_catalogue
-from bgremover.engine.errors import WeightsError, WeightsRemedy
+from bgremover.engine.errors import WeightsError
 from editor.models import Job
 from editor.weights_advice import explained
 
@@ -176,13 +176,7 @@ def check_weights() -> Check:
         return Check(False, explained(exc))
     path = weights_catalogue.find_weights(name, model_dir)
     if path is None:
-        looked = ", ".join(str(d) for d in weights_catalogue.search_dirs(model_dir))
-        missing = WeightsError(
-            f"{spec.name}: {spec.filename} is not in {looked}.",
-            remedy=WeightsRemedy.MISSING,
-            model=spec.name,
-        )
-        return Check(False, explained(missing))
+        return Check(False, explained(weights_catalogue.not_found(spec, model_dir)))
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.name)
     with _verified_lock:

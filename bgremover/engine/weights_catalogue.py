@@ -117,6 +117,16 @@ def find_weights(name: str, model_dir: str | os.PathLike[str] | None = None) -> 
     return None
 
 
+def not_found(spec: ModelSpec, model_dir: str | os.PathLike[str] | None = None) -> WeightsError:
+    """The error for ``spec``'s weights file being in none of the search directories."""
+    looked = ", ".join(str(d) for d in search_dirs(model_dir))
+    return WeightsError(
+        f"No weights for model {spec.name!r}: {spec.filename} is not in {looked}.",
+        remedy=WeightsRemedy.MISSING,
+        model=spec.name,
+    )
+
+
 def available_models(
     model_dir: str | os.PathLike[str] | None = None,
 ) -> list[tuple[str, Path | None]]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bgremover.engine.errors import OptionsError, WeightsError, WeightsRemedy
+from bgremover.engine.errors import OptionsError, WeightsError
 from bgremover.engine.weights_catalogue import (
     MODELS,
     ModelSpec,
@@ -29,7 +29,7 @@ from bgremover.engine.weights_catalogue import (
     download_dir,
     find_weights,
     get_spec,
-    search_dirs,
+    not_found,
 )
 from bgremover.engine.weights_check import BadFile, checked_state, unusable_file
 from bgremover.engine.weights_download import DownloadProgress, download_weights
@@ -116,12 +116,7 @@ def _locate(
         return spec, found
     target = download_dir(model_dir)
     if not download:
-        looked = ", ".join(str(d) for d in search_dirs(model_dir))
-        raise WeightsError(
-            f"No weights for model {spec.name!r}: {spec.filename} is not in {looked}.",
-            remedy=WeightsRemedy.MISSING,
-            model=spec.name,
-        )
+        raise not_found(spec, model_dir)
     with _cache_lock:
         lock = _download_locks.setdefault(target / spec.filename, threading.Lock())
     with lock:  # one download per file even when several workers ask at once
