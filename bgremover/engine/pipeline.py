@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import cv2
 import numpy as np
@@ -25,6 +25,10 @@ from bgremover.engine.preprocess import decode_image
 from bgremover.engine.refine import clean_mask, otsu_midpoint, sharpen, upsample_guided
 from bgremover.engine.scene import render_scene
 from bgremover.engine.shadow import Shadow
+
+if TYPE_CHECKING:
+    from bgremover.engine.weights_download import DownloadProgress
+    from bgremover.engine.weights_loader import LoadedModel
 
 Progress = Callable[[str, float], None]
 STAGES = ("decoding", "segmenting", "refining", "matting", "composing", "encoding")
@@ -136,6 +140,24 @@ def _quiet(stage: str, fraction: float) -> None:
     pass
 
 
+def load_model_for(
+    options: RemovalOptions, progress: DownloadProgress | None = None
+) -> LoadedModel:
+    """The network ``options`` ask for (weights_loader.load_model: cached per process,
+    downloaded when missing, with ``progress`` reporting a download)."""
+    from bgremover.engine.weights_loader import load_model
+
+    return load_model(
+        options.model,
+        path=options.model_path,
+        model_dir=options.model_dir,
+        device=options.device,
+        base_url=options.weights_url,
+        progress=progress,
+        threads=options.threads,
+    )
+
+
 def remove_background(
     source: bytes | str | os.PathLike[str] | BinaryIO,
     options: RemovalOptions = RemovalOptions(),
@@ -148,20 +170,11 @@ def remove_background(
     # Imported here, not at the top: torch takes seconds to import, and the pages and
     # commands that only re-compose stored results (``render``) never need it.
     from bgremover.engine.segment import predict_with_second_look, segmenter_for
-    from bgremover.engine.weights_loader import load_model
 
     report = progress or _quiet
     report("decoding", 0.0)
     decoded = decode_image(source, max_pixels=options.max_pixels)
-    loaded = load_model(
-        options.model,
-        path=options.model_path,
-        model_dir=options.model_dir,
-        device=options.device,
-        base_url=options.weights_url,
-        threads=options.threads,
-    )
-    segmenter = segmenter_for(loaded, options.precision)
+    segmenter = segmenter_for(load_model_for(options), options.precision)
 
     report("segmenting", 0.1)
     prob = predict_with_second_look(segmenter, decoded.rgb, flip=options.flip)

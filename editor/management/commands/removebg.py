@@ -25,7 +25,7 @@ from bgremover.engine.compose import Background, parse_background
 from bgremover.engine.encode import FORMATS
 from bgremover.engine.errors import EngineError
 from bgremover.engine.matting import MattingProcess, Solver, solve_working_size
-from bgremover.engine.pipeline import RemovalOptions, RenderOptions
+from bgremover.engine.pipeline import RemovalOptions, RenderOptions, load_model_for
 from editor.engine_process import removal_options
 from editor.management.batch_progress import BatchProgress
 from editor.management.batch_workers import WorkerPool, default_jobs
@@ -206,22 +206,10 @@ class Command(BaseCommand):
         """Load the network (downloading its weights if need be, with a bar on a terminal)
         before any file: a weights problem stops the command at once instead of failing every
         file. The engine keeps the model, so remove_background finds it loaded."""
-        # Imported here, not at the top: it brings torch, which MattingProcess should not wait
-        # for (and --help should not either).
-        from bgremover.engine.weights_loader import load_model
-
         show = verbosity > 0 and self.stderr.isatty()
         bar = ProgressBar(functools.partial(self.stderr.write, style_func=str)) if show else None
         try:
-            load_model(
-                removal.model,
-                path=removal.model_path,
-                model_dir=removal.model_dir,
-                device=removal.device,
-                base_url=removal.weights_url,
-                progress=bar,
-                threads=removal.threads,
-            )
+            load_model_for(removal, progress=bar)
         except EngineError as exc:
             raise CommandError(explained(exc)) from exc
         finally:
