@@ -1,0 +1,52 @@
+"""Keyboard details a person notices in the editor: the control that has the focus is never
+hidden behind the parts of the page that stay on screen (the download bar stuck to the
+bottom, and on phones the preview stuck to the top)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import DESKTOP, PHONE, device_page
+from tests.browser.pages import FOX, open_editor, photo, upload_with_picker
+
+pytestmark = pytest.mark.browser
+
+# What covers the middle of the focused control, if anything does: the element on top there
+# must be the control itself or part of it (its label, its swatch's face, its list item).
+COVERED_BY = """() => {
+  const element = document.activeElement;
+  if (!element || element === document.body || element.id === "compare-range") return null;
+  const box = element.getBoundingClientRect();
+  const x = Math.min(innerWidth - 1, Math.max(0, box.left + box.width / 2));
+  const y = Math.min(innerHeight - 1, Math.max(0, box.top + box.height / 2));
+  const top = document.elementFromPoint(x, y);
+  const own = element.closest("label, li") || element;
+  if (!top || own.contains(top) || element.contains(top)) return null;
+  const name = element.id || element.textContent.trim() || element.value;
+  return `${name} is under ${top.id || top.className}`;
+}"""
+
+
+@pytest.mark.parametrize("device", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_focused_control_is_never_hidden_behind_the_sticky_bars(
+    browser: Browser, server_url: str, eval_dir: Path, device: dict
+) -> None:
+    page: Page = device_page(browser, server_url, device)
+    try:
+        upload_with_picker(page, [photo(eval_dir, FOX)])
+        open_editor(page, f"{FOX}.jpg")
+        expect(page.locator("#download-bar")).to_be_visible()
+        hidden = []
+        # Forwards through every option, then back up: Shift+Tab scrolls upwards, where the
+        # phone's preview sticks to the top of the screen.
+        for key in ["Tab"] * 40 + ["Shift+Tab"] * 40:
+            page.keyboard.press(key)
+            covered = page.evaluate(COVERED_BY)
+            if covered:
+                hidden.append(f"{key}: {covered}")
+        assert hidden == [], "focused controls out of sight:\n" + "\n".join(hidden)
+    finally:
+        page.context.close()
