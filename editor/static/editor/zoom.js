@@ -20,6 +20,9 @@ export class Zoom {
     this.y = Math.min(0, Math.max(height - height * this.zoom, this.y));
     const transform = this.zoom === 1 ? "" : `translate(${this.x}px, ${this.y}px) scale(${this.zoom})`;
     for (const layer of this.layers) layer.style.transform = transform;
+    // The divider's clip on the original follows the zoom (app.css, .compare-before).
+    this.compare.style.setProperty("--zoom-x", `${this.x}px`);
+    this.compare.style.setProperty("--zoom", String(this.zoom));
     this.compare.classList.toggle("is-zoomed", this.zoom > 1);
   }
 
