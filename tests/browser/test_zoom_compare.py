@@ -1,7 +1,10 @@
-"""Zoomed in with the Compare tool: the original still shows exactly left of the divider."""
+"""The Compare tool's divider and its captions: zoomed in, the original still shows exactly left
+of the divider; with a brush or mark tool on, the picture is all result and is not captioned
+"Original | Result"."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -50,3 +53,19 @@ def test_the_divider_still_splits_original_and_result_when_zoomed_in(
         page.keyboard.press("ArrowRight")
     assert page.evaluate(LAYER_AT, 0.45) == "before-canvas"
     assert page.evaluate(LAYER_AT, 0.55) == "after-canvas"
+
+
+def test_the_original_and_result_captions_show_only_with_the_compare_tool(
+    page: Page, eval_dir: Path
+) -> None:
+    upload_with_picker(page, [photo(eval_dir, FOX)])
+    open_editor(page, f"{FOX}.jpg")
+    captions = page.locator(".compare-labels")
+    expect(captions).to_be_visible()
+    for tool in ["Keep", "Remove", "Erase", "Restore"]:
+        page.locator("#refine-tools .refine-modes label", has_text=tool).click()
+        expect(page.locator("#compare")).to_have_class(re.compile(r"\bis-editing\b"))
+        expect(captions).to_be_hidden()
+    page.keyboard.press("Escape")  # back to Compare
+    expect(page.get_by_role("radio", name="Compare")).to_be_checked()
+    expect(captions).to_be_visible()
