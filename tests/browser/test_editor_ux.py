@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.browser.conftest import DESKTOP, device_page
+from tests.browser.conftest import DESKTOP, PHONE, device_page
 from tests.browser.pages import DOG, FOX, card, download, open_editor, photo, wait_done
 
 pytestmark = pytest.mark.browser
@@ -324,3 +324,27 @@ def test_leaving_the_page_during_the_undo_time_still_deletes(
     assert not folder.exists()
     page.goto("/gallery/")
     expect(page.locator(".gallery-card").filter(has_text=f"{FOX}.jpg")).to_have_count(0)
+
+
+def test_the_editor_fits_the_narrowest_phones_without_sideways_scrolling(
+    browser: Browser, server_url: str, eval_dir: Path
+) -> None:
+    small_phone = {**PHONE, "viewport": {"width": 320, "height": 640}}
+    page = device_page(browser, server_url, small_phone)
+    try:
+        open_upload(page)
+        page.set_input_files("#file-input", [photo(eval_dir, FOX)])
+        open_editor(page, f"{FOX}.jpg")
+        widths = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
+        panel = page.locator(".panel").bounding_box()
+        assert panel is not None and panel["x"] + panel["width"] <= 320
+        # Every touch-up tool is on screen, inside the panel, none cut off at its edge.
+        for label in page.locator(".refine-modes label").all():
+            box = label.bounding_box()
+            assert box is not None
+            assert box["x"] >= panel["x"] and box["x"] + box["width"] <= panel["x"] + panel["width"]
+    finally:
+        page.context.close()
