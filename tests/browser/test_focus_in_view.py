@@ -1,6 +1,7 @@
 """Keyboard details a person notices in the editor: the control that has the focus is never
 hidden behind the parts of the page that stay on screen (the download bar stuck to the
-bottom, and on phones the preview stuck to the top)."""
+bottom, and on phones the preview stuck to the top), and it is not lost when the list of the
+cut-out's parts is redrawn."""
 
 from __future__ import annotations
 
@@ -50,3 +51,30 @@ def test_the_focused_control_is_never_hidden_behind_the_sticky_bars(
         assert hidden == [], "focused controls out of sight:\n" + "\n".join(hidden)
     finally:
         page.context.close()
+
+
+DEER = "ecssd_0205"  # three deer: three parts in the list from the start
+
+
+def test_removing_a_part_by_keyboard_keeps_the_focus_on_that_part(
+    page: Page, eval_dir: Path
+) -> None:
+    upload_with_picker(page, [photo(eval_dir, DEER)])
+    open_editor(page, f"{DEER}.jpg")
+    expect(page.locator("#parts-list .part")).to_have_count(3)
+    remove = page.get_by_role("button", name="Remove part 2")
+    remove.focus()
+    page.keyboard.press("Enter")
+    bring_back = page.get_by_role("button", name="Bring back part 2")
+    expect(bring_back).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Remove part 3")).to_be_focused()
+
+    # Undone from the keyboard while on the list: the focus stays on the same part.
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Control+z")
+    expect(page.get_by_role("button", name="Remove part 2")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(bring_back).to_be_focused()
+    page.keyboard.press("Space")
+    expect(page.get_by_role("button", name="Remove part 2")).to_be_focused()

@@ -25,6 +25,10 @@ export function setupParts({ preview, onRemove, onKeep }) {
   }
 
   function update(parts) {
+    // The buttons are made anew: one that had the focus hands it to its successor (the same
+    // part's "Bring back" after "Remove"), or a keyboard user is thrown back to the page.
+    const buttons = [...list.querySelectorAll("button")];
+    const focused = buttons.indexOf(document.activeElement);
     list.replaceChildren();
     // Only worth a list when there is a choice to make.
     group.hidden = parts.length < 2 && !parts.some((part) => part.removed);
@@ -44,6 +48,10 @@ export function setupParts({ preview, onRemove, onKeep }) {
       item.append(thumbnail(part), label, button);
       list.append(item);
     });
+    if (focused < 0) return;
+    const now = list.querySelectorAll("button");
+    if (!group.hidden && now.length) now[Math.min(focused, now.length - 1)].focus();
+    else document.getElementById("undo-button").focus();
   }
 
   return { update };
