@@ -1,7 +1,7 @@
 """Keyboard details a person notices in the editor: the control that has the focus is never
 hidden behind the parts of the page that stay on screen (the download bar stuck to the
 bottom, and on phones the preview stuck to the top), and it is not lost when the list of the
-cut-out's parts is redrawn."""
+cut-out's parts is redrawn or Undo and Redo switch off."""
 
 from __future__ import annotations
 
@@ -78,3 +78,21 @@ def test_removing_a_part_by_keyboard_keeps_the_focus_on_that_part(
     expect(bring_back).to_be_focused()
     page.keyboard.press("Space")
     expect(page.get_by_role("button", name="Remove part 2")).to_be_focused()
+
+
+def test_undo_and_redo_by_keyboard_hand_the_focus_to_each_other_at_the_ends(
+    page: Page, eval_dir: Path
+) -> None:
+    upload_with_picker(page, [photo(eval_dir, DEER)])
+    open_editor(page, f"{DEER}.jpg")
+    page.get_by_role("button", name="Remove part 3").click()
+    expect(page.locator("#refine-tools")).to_have_attribute("data-saves", "1")
+    undo, redo = page.locator("#undo-button"), page.locator("#redo-button")
+    undo.focus()
+    page.keyboard.press("Enter")  # back to the start: nothing left to undo
+    expect(undo).to_be_disabled()
+    expect(redo).to_be_focused()
+    page.keyboard.press("Enter")  # and forward again: nothing left to redo
+    expect(redo).to_be_disabled()
+    expect(undo).to_be_focused()
+    expect(page.get_by_role("button", name="Bring back part 3")).to_be_visible()

@@ -74,8 +74,12 @@ export function setupRefine({ preview, compareControl, state, url, onChange }) {
   }
 
   function updateButtons() {
+    const focused = document.activeElement;
     undoButton.disabled = history.at === 0;
     redoButton.disabled = history.at === history.lists.length - 1;
+    // A button disabled under the keyboard's focus drops it to the page: hand it to its pair.
+    if (focused === undoButton && undoButton.disabled && !redoButton.disabled) redoButton.focus();
+    if (focused === redoButton && redoButton.disabled && !undoButton.disabled) undoButton.focus();
   }
 
   // ---- Saving: one request at a time; a change made meanwhile is saved right after.
