@@ -29,6 +29,8 @@ Box = tuple[int, int, int, int]
 
 # Width of a brush stroke's soft edge, as a share of its radius.
 BRUSH_FEATHER = 0.35
+# Samples across a brush's soft edge when it is worked out below full resolution.
+BRUSH_SOFT_EDGE_SAMPLES = 32
 # Alpha at or above this counts as part of an object (see find_objects).
 OBJECT_LEVEL = 128
 # Objects smaller than this share of the largest one are not listed (noise, not choices).
@@ -42,6 +44,9 @@ class EditLimits:
     max_edits: int = 300
     max_points_per_stroke: int = 5000
     max_points: int = 50_000
+    # Erase / Restore strokes paint every pixel of their box at full resolution on each
+    # download: their boxes may cover the photo this many times over in all.
+    max_brush_cover: float = 25.0
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,7 @@ def parse_edits(
         raise OptionsError(f"Too many edits: at most {limits.max_edits} per image.")
     max_radius = max(width, height) / 2
     edits: list[Edit] = []
-    total = 0
+    total, covered = 0, 0
     for index, item in enumerate(data, 1):
         what = f"Edit {index}"
         if not isinstance(item, dict):
@@ -119,8 +124,24 @@ def parse_edits(
         if total > limits.max_points:
             raise OptionsError(f"Too many points: at most {limits.max_points} in all.")
         parsed = tuple(_point(point, width, height, radius, f"{what}'s point") for point in points)
-        edits.append(Stroke(tool, radius, parsed))  # type: ignore[arg-type]
+        stroke = Stroke(tool, radius, parsed)  # type: ignore[arg-type]
+        if tool in BRUSH_TOOLS:
+            covered += _brush_area(stroke, width, height)
+            if covered > limits.max_brush_cover * width * height:
+                raise OptionsError(
+                    "Too much brushing: Erase and Restore strokes may cover the image at most "
+                    f"{limits.max_brush_cover:g} times over in all. Undo some strokes, or use "
+                    "Reset."
+                )
+        edits.append(stroke)
     return tuple(edits)
+
+
+def _brush_area(stroke: Stroke, width: int, height: int) -> int:
+    """Pixels that painting ``stroke`` at full resolution works on (its box)."""
+    feather = max(1.0, BRUSH_FEATHER * stroke.radius)
+    box = _stroke_box(stroke, 1.0, (height, width), math.ceil(2 * feather))
+    return 0 if box is None else (box[2] - box[0]) * (box[3] - box[1])
 
 
 def edits_as_data(edits: Sequence[Edit]) -> list[dict[str, object]]:
@@ -176,6 +197,37 @@ def _union(box: Box | None, other: Box | None) -> Box | None:
     )
 
 
+def _coverage(stroke: Stroke, scale: float, feather: float, shape: tuple[int, int]) -> np.ndarray:
+    """How much of each pixel of a ``shape`` box ``stroke`` (in the box's coordinates, drawn
+    at ``scale``) covers, 0–1, its edge softened over ``feather`` pixels. A soft edge is
+    smooth at the scale of its width, so it is worked out where it is at most
+    ``BRUSH_SOFT_EDGE_SAMPLES`` samples wide and stretched to the box: a wide brush costs
+    about what a narrow one does per pixel it paints."""
+    fine = min(1.0, BRUSH_SOFT_EDGE_SAMPLES / feather)
+    height, width = shape
+    solid = np.zeros((math.ceil(height * fine), math.ceil(width * fine)), dtype=np.uint8)
+    # OpenCV draws with pixel centres at whole coordinates: shifted by this, the stroke's
+    # centre line and outline land where they would at full size.
+    shift = (0.5 - 0.5 / fine) / scale
+    small = Stroke(
+        stroke.tool, stroke.radius + shift, tuple((x + shift, y + shift) for x, y in stroke.points)
+    )
+    _draw(solid, small, 255, scale * fine)
+    soft = cv2.GaussianBlur(solid, (0, 0), feather * fine / 2).astype(np.float32) / 255.0
+    if fine == 1.0:
+        return soft
+    # Each box pixel's centre, in the small map's pixels.
+    offset = 0.5 * fine - 0.5
+    to_small = np.array([[fine, 0.0, offset], [0.0, fine, offset]])
+    return cv2.warpAffine(
+        soft,
+        to_small,
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
 def _paint_brush(
     photo: np.ndarray, foreground: np.ndarray, alpha: np.ndarray, stroke: Stroke, scale: float
 ) -> Box | None:
@@ -191,18 +243,16 @@ def _paint_brush(
         max(0.5, stroke.radius - BRUSH_FEATHER * stroke.radius / 2),
         tuple((x - left / scale, y - top / scale) for x, y in stroke.points),
     )
-    solid = np.zeros((bottom - top, right - left), dtype=np.uint8)
-    _draw(solid, local, 255, scale)
-    coverage = cv2.GaussianBlur(solid, (0, 0), feather / 2).astype(np.float32) / 255.0
+    coverage = _coverage(local, scale, feather, (bottom - top, right - left))
     region = alpha[top:bottom, left:right]
+    # OpenCV's per-pixel arithmetic: a whole-photo stroke at 12 MP is one pass, not several.
     if stroke.tool == "erase":
-        region[...] = np.round(region * (1.0 - coverage)).astype(np.uint8)
+        region[...] = cv2.multiply(region, 1.0 - coverage, dtype=cv2.CV_8U)
     else:
-        region[...] = np.round(np.maximum(region, 255.0 * coverage)).astype(np.uint8)
-        colours = foreground[top:bottom, left:right].astype(np.float32)
-        mix = coverage[..., None]
-        blended = colours + (photo[top:bottom, left:right] - colours) * mix
-        foreground[top:bottom, left:right] = np.round(blended).astype(np.uint8)
+        np.maximum(region, cv2.convertScaleAbs(coverage, alpha=255.0), out=region)
+        colours = foreground[top:bottom, left:right]
+        photo_box = photo[top:bottom, left:right]
+        colours[...] = cv2.blendLinear(photo_box, colours, coverage, 1.0 - coverage)
     return box
 
 

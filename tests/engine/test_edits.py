@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from bgremover.engine.edits import (
+    BRUSH_FEATHER,
     EditLimits,
     ObjectRemoval,
     Stroke,
@@ -56,12 +58,38 @@ def test_parse_and_back_round_trips() -> None:
         ([{"tool": "object", "point": [101, 1]}], "outside"),
         ([{"tool": "keep", "radius": 5, "points": [[1, 1]] * 3}] * 2, "Too many points"),
         ([{"tool": "keep", "radius": 5, "points": [[1, 1]]}] * 4, "Too many edits"),
+        # Each stroke's box (radius and soft edge) covers the whole 100×80 image.
+        ([{"tool": "erase", "radius": 40, "points": [[50, 40]]}] * 2, "Too much brushing"),
+        ([{"tool": "restore", "radius": 40, "points": [[50, 40]]}] * 2, "Too much brushing"),
     ],
 )
 def test_bad_edit_lists_are_refused_with_a_reason(data: object, message: str) -> None:
-    limits = EditLimits(max_edits=3, max_points_per_stroke=10, max_points=5)
+    limits = EditLimits(max_edits=3, max_points_per_stroke=10, max_points=5, max_brush_cover=1.5)
     with pytest.raises(OptionsError, match=message):
         parse_edits(data, 100, 80, limits)
+
+
+def test_smart_marks_do_not_count_as_brushing() -> None:
+    wide_mark = {"tool": "keep", "radius": 40, "points": [[50, 40]]}
+    assert len(parse_edits([wide_mark] * 3, 100, 80, EditLimits(max_brush_cover=1.5))) == 3
+
+
+def test_a_wide_brush_has_the_soft_edge_of_a_full_resolution_blur() -> None:
+    # A wide brush's soft edge is worked out below full resolution (so its cost does not
+    # grow with its width); it must land where the full-resolution blur would put it.
+    side, radius = 600, 200.0
+    photo = np.zeros((side, side, 3), np.uint8)
+    edited = apply_edits(
+        photo,
+        photo,
+        np.zeros((side, side), np.uint8),
+        (Stroke("restore", radius, ((300.0, 300.0),)),),
+    )
+    solid = np.zeros((side, side), np.uint8)
+    cv2.circle(solid, (300, 300), round(radius * (1 - BRUSH_FEATHER / 2)), 255, -1)
+    expected = cv2.GaussianBlur(solid, (0, 0), BRUSH_FEATHER * radius / 2)
+    assert np.abs(edited.alpha.astype(int) - expected).max() <= 8
+    assert edited.alpha[300, 300] == 255 and edited.alpha[300, 0] == 0
 
 
 def test_hint_map_draws_marks_at_scale_with_later_marks_on_top() -> None:
