@@ -61,7 +61,8 @@ def read_request(request: HttpRequest) -> RequestData:
     if content_type == "application/json":
         try:
             data = json.loads(_read_body(request) or b"{}")
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        # ValueError: also a number of over 4300 digits; RecursionError: deep nesting.
+        except (ValueError, RecursionError):
             raise bad_request("The body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise bad_request("Send the parameters as a JSON object.")

@@ -262,7 +262,8 @@ class EditsForm(FirstErrorMixin, forms.Form):
     def __init__(self, body: bytes, image: Image) -> None:
         try:
             data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        # ValueError: also a number of over 4300 digits; RecursionError: deep nesting.
+        except (ValueError, RecursionError):
             data = None
         super().__init__(data if isinstance(data, dict) else {})
         self.readable = isinstance(data, dict)

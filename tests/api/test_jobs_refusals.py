@@ -184,6 +184,10 @@ def test_oversize_images_are_refused(client: Client, key: str, settings: Any, me
 def test_an_unreadable_body_is_refused(client: Client, key: str) -> None:
     broken = client.post(JOBS, "{nope", content_type="application/json", **auth(key))
     refused(broken, 400, "invalid_parameters")
+    # Python's JSON reader refuses these with other errors than a syntax error.
+    for body in (b'{"size": ' + b"1" * 5000 + b"}", b"[" * 100_000 + b"]" * 100_000):
+        too_much = client.post(JOBS, body, content_type="application/json", **auth(key))
+        refused(too_much, 400, "invalid_parameters")
     listed = client.post(
         JOBS,
         json.dumps({"image_file_b64": ["a", "b"]}),

@@ -145,6 +145,19 @@ def test_bodies_that_cannot_be_read(client: Client, key: str) -> None:
     refused(a_list, 400, "invalid_parameters")
     nested = client.post(URL, {"size": {"a": 1}}, content_type="application/json", **headers)
     refused(nested, 400, "invalid_parameters")
+    # Python's JSON reader refuses these with other errors than a syntax error.
+    huge_number = b'{"size": ' + b"1" * 5000 + b"}"
+    refused(
+        client.post(URL, huge_number, content_type="application/json", **headers),
+        400,
+        "invalid_parameters",
+    )
+    deep = b'{"size": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    refused(
+        client.post(URL, deep, content_type="application/json", **headers),
+        400,
+        "invalid_parameters",
+    )
     xml = client.post(URL, b"<x/>", content_type="application/xml", **headers)
     refused(xml, 415, "invalid_content_type")
     assert client.get(URL, **headers).status_code == 405

@@ -145,6 +145,11 @@ BAD_EDITS = [
         json.dumps({"version": 0, "edits": [stroke("erase", [CENTRE] * 4000)] * 13}),
         "Too many points",
     ),
+    # Each of these strokes covers the whole photo: 26 of them, 26 times over.
+    (json.dumps({"version": 0, "edits": [stroke("restore", [CENTRE], 200)] * 26}), "brushing"),
+    # Python's JSON reader refuses these with other errors than a syntax error.
+    (b'{"version": ' + b"1" * 5000 + b', "edits": []}', "Send the edits as JSON"),
+    (b'{"version": 0, "edits": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "as JSON"),
 ]
 
 
