@@ -139,7 +139,8 @@ class RerunForm(forms.Form):
     matting = forms.ChoiceField(choices=Job.Matting.choices, initial=Job.Matting.AUTO)
 
 
-_HEX = re.compile(r"#[0-9a-fA-F]{6}")
+# Whole value: RegexField only searches, so "zz#123456" (or "#123456" and 100 kB more) passed.
+_HEX = re.compile(r"\A#[0-9a-fA-F]{6}\Z")
 # A custom canvas's largest side: the engine holds any canvas to 50 MP (layout.py) anyway.
 MAX_CANVAS_SIDE = 10_000
 

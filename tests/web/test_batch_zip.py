@@ -243,13 +243,24 @@ def test_settings_chosen_at_upload_are_kept_and_used_by_default(
     assert archive.namelist() == ["blue-cutout.png"]
 
 
-def test_bad_settings_at_upload_store_nothing(client: Client, photo: bytes) -> None:
+@pytest.mark.parametrize(
+    ("colour", "message"),
+    [
+        (None, "Pick a colour for the background."),
+        # Stored with the image as sent: a colour must be the whole value.
+        ("#123456" + "0" * 100_000, "Colour must look like #1e90ff."),
+    ],
+)
+def test_bad_settings_at_upload_store_nothing(
+    client: Client, photo: bytes, colour: str | None, message: str
+) -> None:
     visit(client)
-    response = client.post(
-        "/upload/", {"file": _named("a.jpg", photo), "settings-background": "color"}
-    )
+    fields = {"file": _named("a.jpg", photo), "settings-background": "color"}
+    if colour is not None:
+        fields["settings-color"] = colour
+    response = client.post("/upload/", fields)
     assert response.status_code == 400
-    assert response.json()["error"] == "Batch settings: Pick a colour for the background."
+    assert response.json()["error"] == f"Batch settings: {message}"
     assert not Image.objects.exists()
 
 

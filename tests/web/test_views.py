@@ -171,6 +171,8 @@ def test_downloads_render_every_choice_at_full_resolution(
 BAD_DOWNLOAD_OPTIONS = [
     ({"format": "jpeg"}, "JPEG cannot store transparency"),
     ({"background": "color", "color": "red"}, "Colour must look like #1e90ff."),
+    ({"background": "color", "color": "zz#123456"}, "Colour must look like #1e90ff."),
+    ({"background": "color", "color": "#1234567"}, "Colour must look like #1e90ff."),
     ({"background": "preset", "preset": "nope"}, "Select a valid choice"),
     ({"background": "custom"}, "Upload a background picture first."),
     ({"background": "blur", "blur": "500"}, "less than or equal to 100"),
