@@ -1,7 +1,7 @@
 """Keyboard details a person notices in the editor: the control that has the focus is never
 hidden behind the parts of the page that stay on screen (the download bar stuck to the
 bottom, and on phones the preview stuck to the top), and it is not lost when the list of the
-cut-out's parts is redrawn or Undo and Redo switch off."""
+cut-out's parts is redrawn, Undo and Redo switch off or a download is made."""
 
 from __future__ import annotations
 
@@ -96,3 +96,19 @@ def test_undo_and_redo_by_keyboard_hand_the_focus_to_each_other_at_the_ends(
     expect(redo).to_be_disabled()
     expect(undo).to_be_focused()
     expect(page.get_by_role("button", name="Bring back part 3")).to_be_visible()
+
+
+def test_download_by_keyboard_keeps_the_focus_on_the_button(page: Page, eval_dir: Path) -> None:
+    upload_with_picker(page, [photo(eval_dir, FOX)])
+    open_editor(page, f"{FOX}.jpg")
+    button = page.get_by_role("button", name="Download")
+    button.focus()
+    with page.expect_download() as info:
+        page.keyboard.press("Enter")
+    assert info.value.suggested_filename.endswith(".png")
+    expect(button).to_have_text("Download")
+    expect(button).to_be_focused()
+    # And again at once, still from the keyboard.
+    with page.expect_download():
+        page.keyboard.press("Enter")
+    expect(button).to_be_focused()

@@ -26,12 +26,16 @@ export function saveBlob(blob, filename) {
 export function setupDownload(form, { onSuccess = () => {} } = {}) {
   const error = document.getElementById("download-error");
   const button = document.getElementById("download-button");
+  let busy = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (busy) return;
+    busy = true;
     error.textContent = "";
     const params = new URLSearchParams();
     for (const [key, value] of new FormData(form)) if (key !== "bg") params.append(key, value);
-    button.disabled = true;
+    // Marked busy, not disabled: disabling the button would drop the keyboard's focus.
+    button.setAttribute("aria-disabled", "true");
     button.textContent = "Rendering…";
     try {
       const response = await fetch(`${form.action}?${params}`, { credentials: "same-origin" });
@@ -44,7 +48,8 @@ export function setupDownload(form, { onSuccess = () => {} } = {}) {
     } catch {
       error.textContent = "The download failed: the server could not be reached.";
     } finally {
-      button.disabled = false;
+      busy = false;
+      button.removeAttribute("aria-disabled");
       button.textContent = "Download";
     }
   });
