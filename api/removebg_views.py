@@ -26,7 +26,7 @@ from api.images import check_picture, picture, read_file
 from api.limits import RateState, check_quota, rate_state, take
 from api.models import ApiKey, credits_for
 from api.options import RemoveBgForm
-from api.render import CallRender, render_in_slot, rendered_response, wants_json
+from api.render import CallRender, gone, render_in_slot, rendered_response, wants_json
 from api.waiting import wait_for_job
 from bgremover.engine.errors import OptionsError
 from bgremover.engine.hint_maps import check_hint_map
@@ -108,14 +108,14 @@ def prepare(submission: Submission) -> CallRender:
     own thread); raises when the job failed."""
     job = Job.objects.select_related("image").filter(pk=submission.job_id).first()
     if job is None:
-        raise ApiError(HTTPStatus.NOT_FOUND, "The image was deleted meanwhile.", "not_found")
+        raise gone()
     if job.status == Job.Status.FAILED:
         ours = job.error in (UNEXPECTED_FAILURE, WORKER_DIED)
         status = HTTPStatus.INTERNAL_SERVER_ERROR if ours else HTTPStatus.BAD_REQUEST
         raise ApiError(status, job.error, "processing_failed")
     result = job.image.latest_result()
     if result is None:
-        raise ApiError(HTTPStatus.NOT_FOUND, "The image was deleted meanwhile.", "not_found")
+        raise gone()
     return CallRender(result, submission.form, submission.background, submission.hints)
 
 
@@ -155,7 +155,7 @@ async def removebg(request: HttpRequest) -> HttpResponse:
     try:
         finished = await wait_for_job(submission.job_id, settings.API_SYNC_WAIT_S)
         if finished is None:
-            raise ApiError(HTTPStatus.NOT_FOUND, "The image was deleted meanwhile.", "not_found")
+            raise gone()
         if not finished:
             raise busy(NOT_IN_TIME)
         call = await sync_to_async(prepare)(submission)

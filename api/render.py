@@ -71,6 +71,11 @@ def render_call(call: CallRender) -> RenderedCall:
     )
 
 
+def gone() -> ApiError:
+    """404 for an image deleted (or expired) while a call was answering."""
+    return ApiError(HTTPStatus.NOT_FOUND, "The image was deleted meanwhile.", "not_found")
+
+
 def render_in_slot(call: CallRender) -> RenderedCall:
     """``render_call`` in a heavy-operation slot; raises 503 when none comes free, 400 for
     a hint map that does not fit and for a result without a subject (remove.bg's answer)."""
@@ -81,6 +86,8 @@ def render_in_slot(call: CallRender) -> RenderedCall:
         raise busy() from None
     except EngineError as exc:
         raise bad_request(str(exc)) from None
+    except FileNotFoundError:  # its files were deleted (or expired) meanwhile
+        raise gone() from None
     _, _, width, height = rendered.foreground_box
     if width == 0 or height == 0:
         raise ApiError(HTTPStatus.BAD_REQUEST, NO_FOREGROUND, "unknown_foreground")

@@ -305,6 +305,8 @@ def _rendered(image: Image, result: Result, choice: dict[str, object]) -> HttpRe
         return busy_response()
     except (EngineError, LookupError) as exc:
         return json_error(str(exc), HTTPStatus.BAD_REQUEST)
+    except FileNotFoundError:
+        raise Http404("No such image") from None  # deleted (or expired) meanwhile
     return _attachment(rendered.content, rendered.content_type, rendered.filename)
 
 
@@ -323,11 +325,11 @@ JOB_FILES = {
 def _serve(field_file: FieldFile, filename: str | None = None) -> FileResponse:
     if not field_file:
         raise Http404("No such file")
-    response = FileResponse(
-        field_file.open("rb"),
-        as_attachment=filename is not None,
-        filename=filename,
-    )
+    try:
+        opened = field_file.open("rb")
+    except FileNotFoundError:
+        raise Http404("No such file") from None  # deleted (or expired) meanwhile
+    response = FileResponse(opened, as_attachment=filename is not None, filename=filename)
     # Owner-only: never cached by shared caches.
     response["Cache-Control"] = "private, no-store"
     return response

@@ -17,8 +17,10 @@ from django.test import Client
 from django.utils import timezone
 from PIL import Image as PILImage
 
+from api import render
 from api.models import ApiJob, ApiKey, NewKey
 from editor.models import Image, Job
+from editor.results import delete_image
 from editor.tasks import process_job
 from tests.api.jobs_support import (
     JOBS,
@@ -269,6 +271,23 @@ def test_delete_removes_the_image_and_its_files_and_a_second_delete_is_not_found
     refused(client.delete(f"{JOBS}/{job_id}", **auth(key)), 404, "not_found")
     refused(client.get(f"{JOBS}/{job_id}", **auth(key)), 404, "not_found")
     assert client.get(f"{JOBS}/{kept}", **auth(key)).status_code == 200
+
+
+@pytest.mark.usefixtures("real_weights")
+def test_a_result_whose_image_is_deleted_while_it_renders_is_not_found(
+    client: Client, key: str, photo: bytes, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (job_id,) = submitted_ids(submit(client, key, {"image_file": named(photo, "dog.jpg")}))
+    assert process_job.call(job_id) == "done"
+    real = render.render_call
+
+    def deleted_first(call: render.CallRender) -> render.RenderedCall:
+        delete_image(Image.objects.get())  # another client's DELETE, or the purge
+        return real(call)
+
+    monkeypatch.setattr(render, "render_call", deleted_first)
+    refused(client.get(f"{JOBS}/{job_id}/result", **auth(key)), 404, "not_found")
+    assert stored_files(media) == []
 
 
 def test_a_failed_jobs_result_says_why(client: Client, new_key: NewKey) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,28 @@ def test_a_job_over_its_memory_limit_fails_and_the_next_one_runs(
     settings.JOB_MEMORY_LIMIT_MB = 2560  # type: ignore[attr-defined]
     again = client.post(f"/images/{uploaded.id}/rerun/", {"matting": "off"}).json()["job"]
     assert process_job.call(again) == "done"
+
+
+@pytest.fixture
+def deleted_while_answering(processed: Image, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The view has found the image's result, then the image is deleted (another tab, or the
+    purge) before its files are read."""
+
+    def deleting_first(real: Callable[..., object]) -> Callable[..., object]:
+        def call(*args: object) -> object:
+            views.delete_image(Image.objects.get(pk=processed.pk))
+            return real(*args)
+
+        return call
+
+    monkeypatch.setattr(views, "render_download", deleting_first(views.render_download))
+    monkeypatch.setattr(views, "_serve", deleting_first(views._serve))
+
+
+@pytest.mark.parametrize("path", ["/images/{image}/download/", "/jobs/{job}/files/cutout"])
+def test_files_read_after_their_image_was_deleted_answer_404(
+    client: Client, processed: Image, web_settings: Path, deleted_while_answering: None, path: str
+) -> None:
+    job = processed.jobs.get()
+    assert client.get(path.format(image=processed.id, job=job.id)).status_code == 404
+    assert not Image.objects.exists() and stored_files(web_settings) == []
