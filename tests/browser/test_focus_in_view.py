@@ -1,7 +1,8 @@
-"""Keyboard details a person notices in the editor: the control that has the focus is never
-hidden behind the parts of the page that stay on screen (the download bar stuck to the
-bottom, and on phones the preview stuck to the top), and it is not lost when the list of the
-cut-out's parts is redrawn, Undo and Redo switch off or a download is made."""
+"""Keyboard details a person notices in the editor and the gallery: the control that has the
+focus is never hidden behind the parts of the page that stay on screen (the download bar
+stuck to the bottom, and on phones the preview stuck to the top), and it is not lost when the
+list of the cut-out's parts is redrawn, when Undo and Redo switch off, or while a download or
+a ZIP is made."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, device_page
-from tests.browser.pages import FOX, open_editor, photo, upload_with_picker
+from tests.browser.pages import FOX, open_editor, photo, upload_with_picker, wait_done
 
 pytestmark = pytest.mark.browser
 
@@ -112,3 +113,30 @@ def test_download_by_keyboard_keeps_the_focus_on_the_button(page: Page, eval_dir
     with page.expect_download():
         page.keyboard.press("Enter")
     expect(button).to_be_focused()
+
+
+def test_a_zip_by_keyboard_moves_the_focus_between_download_and_cancel(
+    page: Page, eval_dir: Path
+) -> None:
+    upload_with_picker(page, [photo(eval_dir, FOX)])
+    wait_done(page, f"{FOX}.jpg")
+    page.goto("/gallery/")
+    page.get_by_role("button", name="Select all").click()
+    download = page.get_by_role("button", name="Download ZIP")
+    cancel = page.get_by_role("button", name="Cancel")
+    # The server's answer is held back, so the ZIP is still being made when Cancel is pressed.
+    held = []
+    page.route("**/images/zip/", lambda route: held.append(route))
+    download.focus()
+    page.keyboard.press("Enter")
+    expect(download).to_be_disabled()
+    expect(cancel).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#batch-status")).to_have_text("Cancelled: nothing was saved.")
+    expect(download).to_be_focused()
+    assert len(held) == 1
+    page.unroute("**/images/zip/")
+    with page.expect_download():
+        page.keyboard.press("Enter")
+    expect(page.locator("#batch-status")).to_contain_text("Downloaded")
+    expect(download).to_be_focused()

@@ -97,12 +97,16 @@ function setupBatch() {
   new MutationObserver(update).observe(grid.parentElement, { childList: true });
   cancel.addEventListener("click", () => controller?.abort());
 
+  // Download ZIP is disabled and Cancel shown while a ZIP is made, then the other way round:
+  // the keyboard's focus goes from one to the other instead of falling to the page.
   function finish(message) {
+    const hadFocus = cancel.contains(document.activeElement);
     controller = null;
     cancel.hidden = true;
     progressRow.hidden = true;
     status.textContent = message;
     update();
+    if (hadFocus) download.focus();
   }
 
   form.addEventListener("submit", async (event) => {
@@ -110,9 +114,11 @@ function setupBatch() {
     const chosen = selected();
     if (chosen.length === 0) return;
     const body = new FormData(form); // the checked cards too (their form attribute)
+    const hadFocus = download.contains(document.activeElement);
     controller = new AbortController();
     update();
     cancel.hidden = false;
+    if (hadFocus) cancel.focus();
     progress.max = chosen.length;
     progress.value = 0;
     progressRow.hidden = false;
