@@ -26,7 +26,7 @@ from bgremover.engine.encode import encode_image
 from bgremover.engine.layout import alpha_box
 from bgremover.engine.products import ProductOptions, shrunk
 from editor.models import Image, JobGone, Result
-from editor.results import decode_stored
+from editor.results import decode_stored, remove_folder_of_deleted
 
 # Result field → stored file name of the edited copies.
 EDITED_FILES = {"edited_preview": "preview-edited.png", "edited_thumb": "thumb-edited.png"}
@@ -146,8 +146,9 @@ def refresh_edited(image: Image, result: Result) -> None:
     try:
         edits = parse_edits(image.edits, image.width, image.height)
         _store(result, edits, image.edits_version, replace=False)
-    except (EditConflict, JobGone):
-        pass  # changed or deleted meanwhile: whoever changed it stores its own copies
+    except (EditConflict, JobGone, FileNotFoundError):
+        # Changed or deleted meanwhile: whoever changed it stores its own copies.
+        remove_folder_of_deleted(image)
 
 
 def edit_state(image: Image, result: Result) -> dict[str, Any]:

@@ -79,8 +79,14 @@ def discard_unfinished(job: Job, result: Result | None) -> None:
     image's whole folder when the image itself was deleted meanwhile."""
     if result is not None:
         delete_result(result)
-    if not Image.objects.filter(pk=job.image_id).exists():
-        _delete_folder(job.image.original.storage or default_storage, image_folder(job.image_id))
+    remove_folder_of_deleted(job.image)
+
+
+def remove_folder_of_deleted(image: Image) -> None:
+    """Remove ``image``'s whole folder if the image was deleted meanwhile: a late write (a
+    result, edited copies) may have made the folder again after the delete removed it."""
+    if not Image.objects.filter(pk=image.pk).exists():
+        _delete_folder(image.original.storage or default_storage, image_folder(image.pk))
 
 
 def _delete_files(result: Result) -> None:

@@ -5,6 +5,7 @@ answer 503 when full, and a job over its memory limit fails and the worker goes 
 from __future__ import annotations
 
 import io
+import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from django.test import Client
 from PIL import Image as PILImage
 
 from editor import views
+from editor.edits import refresh_edited
 from editor.heavy import heavy_operation
 from editor.models import Image, Job, Result
 from editor.tasks import memory_limit_message, process_job
@@ -178,3 +180,18 @@ def test_files_read_after_their_image_was_deleted_answer_404(
     job = processed.jobs.get()
     assert client.get(path.format(image=processed.id, job=job.id)).status_code == 404
     assert not Image.objects.exists() and stored_files(web_settings) == []
+
+
+def test_edits_carried_over_to_an_image_deleted_meanwhile_leave_nothing(
+    client: Client, processed: Image, web_settings: Path
+) -> None:
+    edits = [{"tool": "erase", "radius": 12, "points": [[30, 30]]}]
+    body = json.dumps({"version": 0, "edits": edits})
+    saved = client.post(f"/images/{processed.id}/edits/", body, content_type="application/json")
+    assert saved.status_code == 200, saved.content
+    image = Image.objects.get(pk=processed.pk)
+    result = image.latest_result()
+    image.edits_version += 1  # as after a re-run: the result's edited copies are behind
+    views.delete_image(Image.objects.get(pk=image.pk))  # then the owner deletes it
+    refresh_edited(image, result)  # the end of the re-run's job
+    assert stored_files(web_settings) == []
