@@ -1,8 +1,8 @@
 """Keyboard details a person notices in the editor and the gallery: the control that has the
 focus is never hidden behind the parts of the page that stay on screen (the download bar
 stuck to the bottom, and on phones the preview stuck to the top), and it is not lost when the
-list of the cut-out's parts is redrawn, when Undo and Redo switch off, or while a download or
-a ZIP is made."""
+list of the cut-out's parts is redrawn, when Undo and Redo switch off, or while a download, a ZIP
+or a background is made or uploaded."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, device_page
-from tests.browser.pages import FOX, open_editor, photo, upload_with_picker, wait_done
+from tests.browser.pages import (
+    FOX,
+    open_editor,
+    photo,
+    upload_with_picker,
+    wait_done,
+    wait_for_chooser,
+    watch_file_choosers,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -140,3 +148,16 @@ def test_a_zip_by_keyboard_moves_the_focus_between_download_and_cancel(
         page.keyboard.press("Enter")
     expect(page.locator("#batch-status")).to_contain_text("Downloaded")
     expect(download).to_be_focused()
+
+
+def test_a_refused_background_leaves_the_focus_on_its_button(page: Page, eval_dir: Path) -> None:
+    choosers = watch_file_choosers(page)
+    upload_with_picker(page, [photo(eval_dir, FOX)])
+    open_editor(page, f"{FOX}.jpg")
+    button = page.get_by_role("button", name="Upload your own background…")
+    button.focus()
+    page.keyboard.press("Enter")
+    not_an_image = {"name": "notes.png", "mimeType": "image/png", "buffer": b"just some text\n"}
+    wait_for_chooser(page, choosers).set_files([not_an_image])
+    expect(page.locator("#background-error")).not_to_be_empty()
+    expect(button).to_be_focused()

@@ -174,12 +174,15 @@ function setupBackgroundUpload(onUploaded) {
   const fileInput = document.getElementById("background-file");
   const button = document.getElementById("background-button");
   const error = document.getElementById("background-error");
-  button.addEventListener("click", () => fileInput.click());
+  button.addEventListener("click", () => {
+    if (!button.hasAttribute("aria-disabled")) fileInput.click();
+  });
   fileInput.addEventListener("change", async () => {
     const file = fileInput.files[0];
     if (!file) return;
     error.textContent = "";
-    button.disabled = true;
+    // Marked busy, not disabled: disabling the button would drop the keyboard's focus.
+    button.setAttribute("aria-disabled", "true");
     const body = new FormData();
     body.append("file", file);
     let response;
@@ -190,7 +193,7 @@ function setupBackgroundUpload(onUploaded) {
       return;
     } finally {
       fileInput.value = "";
-      button.disabled = false;
+      button.removeAttribute("aria-disabled");
     }
     if (!response.ok) {
       error.textContent = await errorMessage(response);
