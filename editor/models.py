@@ -66,6 +66,15 @@ class ImageQuerySet(models.QuerySet["Image"]):
     def owned_by(self, owner: str) -> ImageQuerySet:
         return self.filter(owner=owner)
 
+    def with_latest(self) -> ImageQuerySet:
+        """These images with their jobs (newest first) and results fetched in two queries in
+        all, so that a list of them asks nothing more per image for latest_job and
+        latest_result."""
+        newest_first = Job.objects.order_by("-created_at").select_related("result")
+        return self.prefetch_related(
+            models.Prefetch("jobs", queryset=newest_first, to_attr="newest_jobs")
+        )
+
 
 class Image(models.Model):
     """An uploaded photo and its owner's custom background, kept until ``expires_at``."""
@@ -111,9 +120,14 @@ class Image(models.Model):
         return name.strip(" .")[:DOWNLOAD_STEM_MAX] or "image"
 
     def latest_job(self) -> Job | None:
+        if hasattr(self, "newest_jobs"):  # ImageQuerySet.with_latest
+            return self.newest_jobs[0] if self.newest_jobs else None
         return self.jobs.order_by("-created_at").first()
 
     def latest_result(self) -> Result | None:
+        if hasattr(self, "newest_jobs"):  # ImageQuerySet.with_latest
+            done = (job for job in self.newest_jobs if job.status == Job.Status.DONE)
+            return next((job.result for job in done if hasattr(job, "result")), None)
         return (
             Result.objects.filter(job__image=self, job__status=Job.Status.DONE)
             .select_related("job")

@@ -85,7 +85,7 @@ def _card(image: Image) -> dict[str, object]:
 
 @require_GET
 def upload_page(request: HttpRequest) -> HttpResponse:
-    recent = [_card(image) for image in owned_images(request)[:RECENT_ON_UPLOAD_PAGE]]
+    recent = [_card(image) for image in owned_images(request).with_latest()[:RECENT_ON_UPLOAD_PAGE]]
     has_owner = current_owner(request) is not None  # else upload.js sends one file first
     context = {"recent": recent, "has_owner": has_owner, **_limits()}
     context["batch_form"] = BatchSettingsForm(prefix="settings")
@@ -137,7 +137,7 @@ def upload(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
-    cards = [_card(image) for image in owned_images(request)]
+    cards = [_card(image) for image in owned_images(request).with_latest()]
     return render(
         request,
         "editor/gallery.html",

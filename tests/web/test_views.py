@@ -17,13 +17,16 @@ import pillow_heif
 import pytest
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
 from PIL import Image as PILImage
 
 from editor.models import Image, Job, Result
 from editor.tasks import process_job
 from tests.web.client import PHOTO, decode, named_file, upload, visit
+from tests.web.factories import make_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("real_weights")]
 
@@ -242,6 +245,27 @@ def test_gallery_lists_newest_first_with_expiry(client: Client, uploaded: Image,
     page = client.get("/gallery/").content.decode()
     assert page.index("second.jpg") < page.index("dog photo.jpg")
     assert "Deleted in 23" in page
+
+
+def test_gallery_and_upload_page_ask_the_same_queries_for_any_number_of_images(
+    client: Client, processed: Image
+) -> None:
+    def queries(url: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    alone = queries("/gallery/"), queries("/")
+    done = processed.latest_job()
+    assert done is not None
+    Job.objects.create(image=processed, status=Job.Status.FAILED)  # newest, with no result
+    for _ in range(20):
+        make_job(processed.owner, status=Job.Status.QUEUED)
+    assert (queries("/gallery/"), queries("/")) == alone
+    page = client.get("/gallery/").content.decode()
+    assert page.count('class="gallery-card') == 21
+    # The card shows the newest job's state, and the newest finished job's result.
+    assert "Failed" in page and f"/jobs/{done.id}/files/thumb-cutout" in page
 
 
 def test_other_owners_get_404_everywhere(client: Client, uploaded: Image) -> None:
