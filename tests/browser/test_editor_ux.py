@@ -348,3 +348,20 @@ def test_the_editor_fits_the_narrowest_phones_without_sideways_scrolling(
             assert box["x"] >= panel["x"] and box["x"] + box["width"] <= panel["x"] + panel["width"]
     finally:
         page.context.close()
+
+
+def test_the_logo_and_breadcrumb_links_are_big_enough_to_tap(
+    phone_page: Page, eval_dir: Path
+) -> None:
+    page = phone_page
+    open_upload(page)
+    page.set_input_files("#file-input", [photo(eval_dir, FOX)])
+    open_editor(page, f"{FOX}.jpg")
+    for link in [
+        page.locator(".brand"),
+        page.locator(".breadcrumb").get_by_role("link", name="Your images"),
+    ]:
+        box = link.bounding_box()
+        assert box and box["height"] >= TOUCH_PX, (link, box)
+    page.locator(".breadcrumb").get_by_role("link", name="Your images").tap()
+    expect(page).to_have_url(re.compile(r"/gallery/$"))
