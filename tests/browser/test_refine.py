@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from PIL import Image
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.browser.pages import DOG, download, open_editor, photo, upload_with_picker
 from tests.browser.test_preview_matches_download import difference, preview_image
@@ -261,3 +262,23 @@ def test_tools_size_and_zoom_answer_the_keyboard(editor: Page) -> None:
     for key, tool in (("r", "Remove"), ("e", "Erase"), ("b", "Restore"), ("Escape", "Compare")):
         page.keyboard.press(key)
         expect(page.get_by_role("radio", name=tool, exact=True)).to_be_checked()
+
+
+def test_a_download_pressed_while_a_touch_up_is_saving_includes_it(editor: Page) -> None:
+    page = editor
+    # The save is held back, as a slow server would, while Download is pressed.
+    held: list[Route] = []
+    page.route("**/edits/", lambda route: held.append(route))
+    choose_tool(page, "Erase")
+    page.locator("#brush-size").fill("40")
+    draw(page, [CENTRE, (CENTRE[0] + 20, CENTRE[1])])  # through the dog
+    page.wait_for_timeout(300)
+    assert len(held) == 1
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download").click()
+        page.wait_for_timeout(500)
+        expect(page.locator("#download-button")).to_have_text("Rendering…")
+        held[0].continue_()
+    image = Image.open(info.value.path()).convert("RGBA")
+    image.load()
+    assert np.asarray(image)[CENTRE[1], CENTRE[0] + 10, 3] == 0, "the erased dog came back"

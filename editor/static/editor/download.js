@@ -22,8 +22,9 @@ export function saveBlob(blob, filename) {
   setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 }
 
-// onSuccess runs after a file was saved (e.g. to clear an earlier error).
-export function setupDownload(form, { onSuccess = () => {} } = {}) {
+// onSuccess runs after a file was saved (e.g. to clear an earlier error); ready() resolves
+// when the server holds everything the file should show (touch-ups still being saved).
+export function setupDownload(form, { onSuccess = () => {}, ready = async () => {} } = {}) {
   const error = document.getElementById("download-error");
   const button = document.getElementById("download-button");
   let busy = false;
@@ -38,6 +39,7 @@ export function setupDownload(form, { onSuccess = () => {} } = {}) {
     button.setAttribute("aria-disabled", "true");
     button.textContent = "Rendering…";
     try {
+      await ready();
       const response = await fetch(`${form.action}?${params}`, { credentials: "same-origin" });
       if (!response.ok) {
         error.textContent = await errorMessage(response);

@@ -160,13 +160,14 @@ async function setupEditing(result) {
     clearErrors();
     applyChoice("custom");
   });
-  setupDownload(form, { onSuccess: clearErrors });
+  let refine = null;
+  setupDownload(form, { onSuccess: clearErrors, ready: () => refine?.settled() });
   const saved = applySavedSettings(form, config.settings);
   if (saved) await applyChoice(saved);
   preview.after.dataset.background = form.elements.background.value;
   readSettings();
   preview.redraw();
-  setupRefine({ preview, compareControl, state: result.edits, url: result.edits_url, onChange: updateHint });
+  refine = setupRefine({ preview, compareControl, state: result.edits, url: result.edits_url, onChange: updateHint });
   compare.dataset.ready = "true";
 }
 

@@ -86,6 +86,7 @@ export function setupRefine({ preview, compareControl, state, url, onChange }) {
 
   let pending = null;
   let saving = false;
+  let flushed = Promise.resolve(); // settles once every change made so far is saved
   let answers = 0;
   const answered = () => (tools.dataset.saves = String(++answers)); // tests wait on it
 
@@ -99,7 +100,7 @@ export function setupRefine({ preview, compareControl, state, url, onChange }) {
 
   function save() {
     pending = current();
-    if (!saving) flush();
+    if (!saving) flushed = flush();
   }
 
   async function flush() {
@@ -402,5 +403,7 @@ export function setupRefine({ preview, compareControl, state, url, onChange }) {
 
   updateButtons();
   setSize(Number(size.value));
-  return { setTool };
+  // A download waits for this: the server renders the touch-ups it has saved.
+  const settled = () => flushed.catch(() => {});
+  return { setTool, settled };
 }
