@@ -365,3 +365,19 @@ def test_the_logo_and_breadcrumb_links_are_big_enough_to_tap(
         assert box and box["height"] >= TOUCH_PX, (link, box)
     page.locator(".breadcrumb").get_by_role("link", name="Your images").tap()
     expect(page).to_have_url(re.compile(r"/gallery/$"))
+
+
+def test_deleting_the_last_image_hides_delete_all_until_undo(page: Page, eval_dir: Path) -> None:
+    open_upload(page)
+    page.set_input_files("#file-input", [photo(eval_dir, FOX)])
+    wait_done(page, f"{FOX}.jpg")
+    page.goto("/gallery/")
+    delete_all = page.get_by_role("button", name="Delete all my images")
+    expect(delete_all).to_be_visible()
+    page.get_by_role("button", name=f"Delete {FOX}.jpg").click()
+    # Nothing left to show: "No images yet", and no "Delete all" of no images beside it.
+    expect(page.get_by_role("heading", name="No images yet")).to_be_visible()
+    expect(delete_all).to_be_hidden()
+    page.locator("#toast").get_by_role("button", name="Undo").click()
+    expect(page.get_by_role("heading", name="No images yet")).to_be_hidden()
+    expect(delete_all).to_be_visible()

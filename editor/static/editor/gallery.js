@@ -67,6 +67,8 @@ grid?.querySelectorAll(".gallery-card[data-state]").forEach((card) => {
   });
 });
 
+const deleteAll = document.getElementById("delete-all-form");
+
 document.querySelectorAll(".delete-form").forEach((form) => {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -75,13 +77,17 @@ document.querySelectorAll(".delete-form").forEach((form) => {
       form,
       id: card.dataset.image,
       name: form.dataset.name,
+      // The last card going: "No images yet", and no "Delete all" of nothing shown beside it.
       hide: () => {
         card.hidden = true;
-        if (visibleCards().length === 0) empty.hidden = false;
+        if (visibleCards().length > 0) return;
+        empty.hidden = false;
+        if (deleteAll) deleteAll.hidden = true;
       },
       onRestore: ({ hadFocus }) => {
         card.hidden = false;
         empty.hidden = true;
+        if (deleteAll) deleteAll.hidden = false;
         if (hadFocus) form.querySelector("button").focus();
       },
       onDeleted: ({ hadFocus }) => {
@@ -97,7 +103,6 @@ document.querySelectorAll(".delete-form").forEach((form) => {
   });
 });
 
-const deleteAll = document.getElementById("delete-all-form");
 if (deleteAll) {
   deleteAll.addEventListener("submit", async (event) => {
     event.preventDefault();
