@@ -1,8 +1,8 @@
-"""Keyboard details a person notices in the editor and the gallery: the control that has the
-focus is never hidden behind the parts of the page that stay on screen (the download bar
-stuck to the bottom, and on phones the preview stuck to the top), and it is not lost when the
-list of the cut-out's parts is redrawn, when Undo and Redo switch off, or while a download, a ZIP
-or a background is made or uploaded."""
+"""Keyboard details a person notices in the editor, the gallery and the upload page: the
+control that has the focus is never hidden behind the parts of the page that stay on screen
+(the download bar stuck to the bottom, and on phones the preview stuck to the top), and it is
+not lost when the list of the cut-out's parts is redrawn, when Undo and Redo switch off, while
+a download, a ZIP or a background is made or uploaded, or when Retry hides itself."""
 
 from __future__ import annotations
 
@@ -161,3 +161,18 @@ def test_a_refused_background_leaves_the_focus_on_its_button(page: Page, eval_di
     wait_for_chooser(page, choosers).set_files([not_an_image])
     expect(page.locator("#background-error")).not_to_be_empty()
     expect(button).to_be_focused()
+
+
+def test_retry_by_keyboard_keeps_the_focus_in_its_card(page: Page) -> None:
+    page.goto("/")
+    expect(page.locator("#dropzone")).to_have_attribute("data-ready", "true")
+    not_an_image = {"name": "notes.png", "mimeType": "image/png", "buffer": b"just some text\n"}
+    page.set_input_files("#file-input", [not_an_image])
+    retry = page.get_by_role("button", name="Retry notes.png")
+    retry.focus()
+    page.keyboard.press("Enter")
+    status = page.locator(".job-card .job-status")
+    expect(status).to_be_focused()
+    expect(status).to_contain_text("Not a supported image format")  # refused again
+    page.keyboard.press("Tab")
+    expect(retry).to_be_focused()

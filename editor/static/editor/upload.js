@@ -31,7 +31,13 @@ function newCard(file) {
   card.querySelector(".job-progress").setAttribute("aria-label", `Progress of ${name}`);
   card.querySelectorAll(".job-for").forEach((span) => span.append(name));
   card.querySelector(".job-retry").addEventListener("click", () => {
-    resetCard(card);
+    const hadFocus = card.contains(document.activeElement);
+    resetCard(card); // hides Retry: the keyboard's focus waits on the card's status instead
+    if (hadFocus) {
+      const status = card.querySelector(".job-status");
+      status.tabIndex = -1;
+      status.focus();
+    }
     uploadAll([file], [card]);
   });
   card.querySelector(".job-dismiss").addEventListener("click", () => {
