@@ -256,27 +256,36 @@ def _paint_brush(
     return box
 
 
-def _remove_object(alpha: np.ndarray, removal: ObjectRemoval, scale: float) -> Box | None:
-    """Clear, in place, the object of ``alpha`` under ``removal.point`` with its soft rim;
-    nothing when no object is there (already removed, or the result changed)."""
-    height, width = alpha.shape
-    x = min(width - 1, max(0, int(removal.point[0] * scale)))
-    y = min(height - 1, max(0, int(removal.point[1] * scale)))
-    solid = (alpha >= OBJECT_LEVEL).astype(np.uint8)
-    if not solid[y, x]:
+def _remove_objects(
+    alpha: np.ndarray, removals: Sequence[ObjectRemoval], scale: float
+) -> Box | None:
+    """Clear, in place, each object of ``alpha`` under one of ``removals`` with its soft rim
+    (none where no object is: already removed, or the result changed); returns the box it
+    touched. One labelling serves them all: clearing an object leaves the others' labels."""
+    if not removals:
         return None
+    height, width = alpha.shape
+    solid = (alpha >= OBJECT_LEVEL).astype(np.uint8)
     _, labels, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=8)
-    label = labels[y, x]
-    x0, y0, w, h = (int(v) for v in stats[label, :4])
     rim = max(2, round(0.004 * max(height, width)))
-    left, top = max(0, x0 - rim), max(0, y0 - rim)
-    right, bottom = min(width, x0 + w + rim), min(height, y0 + h + rim)
-    inside = (labels[top:bottom, left:right] == label).astype(np.uint8)
-    grown = cv2.dilate(inside, _disk(rim))
-    region = alpha[top:bottom, left:right]
-    clear = inside.astype(bool) | (grown.astype(bool) & (region < OBJECT_LEVEL))
-    region[clear] = 0
-    return (left, top, right, bottom)
+    box: Box | None = None
+    cleared: set[int] = set()
+    for removal in removals:
+        x = min(width - 1, max(0, int(removal.point[0] * scale)))
+        y = min(height - 1, max(0, int(removal.point[1] * scale)))
+        label = int(labels[y, x])
+        if not solid[y, x] or label in cleared:
+            continue
+        cleared.add(label)
+        x0, y0, w, h = (int(v) for v in stats[label, :4])
+        left, top = max(0, x0 - rim), max(0, y0 - rim)
+        right, bottom = min(width, x0 + w + rim), min(height, y0 + h + rim)
+        inside = (labels[top:bottom, left:right] == label).astype(np.uint8)
+        grown = cv2.dilate(inside, _disk(rim))
+        region = alpha[top:bottom, left:right]
+        region[inside.astype(bool) | (grown.astype(bool) & (region < OBJECT_LEVEL))] = 0
+        box = _union(box, (left, top, right, bottom))
+    return box
 
 
 @dataclass
@@ -318,8 +327,7 @@ def apply_edits(
             box = _union(box, _paint_brush(photo, new_colours, new_alpha, edit, scale))
     removals = [edit for edit in edits if isinstance(edit, ObjectRemoval)]
     objects = find_objects(new_alpha, scale, removals) if with_objects else []
-    for removal in removals:
-        box = _union(box, _remove_object(new_alpha, removal, scale))
+    box = _union(box, _remove_objects(new_alpha, removals, scale))
     return Edited(new_alpha, new_colours, box, objects)
 
 

@@ -143,6 +143,20 @@ def test_objects_are_listed_largest_first_and_removed_whole(
     assert half[1].box == (150, 6, 180, 26)  # full-resolution coordinates
 
 
+def test_several_removals_each_clear_their_own_object(
+    planes: tuple[np.ndarray, np.ndarray],
+) -> None:
+    photo, alpha = planes
+    specks = alpha.copy()
+    specks[5:25, 150:180] = specks[300:320, 350:380] = 255  # two stray pieces, apart
+    removals = tuple(ObjectRemoval(point) for point in [(160, 10), (360, 310), (165, 15)])
+    edited = apply_edits(photo, photo, specks, removals)
+    # Both go (a second removal on the first changes nothing), and only they.
+    assert edited.alpha[0:35, 140:190].max() == 0 and edited.alpha[290:330, 340:390].max() == 0
+    assert np.array_equal(edited.alpha[40:280], specks[40:280])
+    assert edited.box is not None and edited.box[1] < 5 and edited.box[3] > 320
+
+
 def test_no_edits_return_the_inputs() -> None:
     photo = np.zeros((10, 10, 3), np.uint8)
     alpha = np.full((10, 10), 200, np.uint8)
