@@ -11,7 +11,7 @@ import { setupJobFollowing } from "./follow.js";
 import { setupLayoutControls } from "./layout_controls.js";
 import { createPreview, loadImage } from "./preview.js";
 import { setupRefine } from "./refine.js";
-import { applySavedSettings } from "./saved_settings.js";
+import { applySavedSettings, keptSettings } from "./saved_settings.js";
 
 const config = JSON.parse(document.getElementById("editor-config").textContent);
 
@@ -22,7 +22,8 @@ document.querySelectorAll(".swatch-face[data-color]").forEach((face) => {
 const compareBox = document.getElementById("compare");
 if (compareBox) compareBox.style.aspectRatio = `${config.width} / ${config.height}`;
 
-setupJobFollowing(config);
+const imageId = () => document.querySelector(".delete-form").dataset.image;
+setupJobFollowing(config, imageId());
 setupDelete();
 if (config.result) setupEditing(config.result);
 
@@ -162,8 +163,14 @@ async function setupEditing(result) {
   });
   let refine = null;
   setupDownload(form, { onSuccess: clearErrors, ready: () => refine?.settled() });
-  const saved = applySavedSettings(form, config.settings);
+  // Settings kept across a re-run (follow.js) come first: they are the person's latest.
+  const running = Boolean(config.state && !config.state.finished);
+  const settings = keptSettings(imageId(), { forget: !running }) ?? config.settings;
+  const saved = applySavedSettings(form, settings);
   if (saved) await applyChoice(saved);
+  // JPEG is offered once the background is not transparent: chosen again after it.
+  const jpeg = form.elements.format.querySelector('option[value="jpeg"]');
+  if (settings?.format === "jpeg" && !jpeg.disabled) form.elements.format.value = "jpeg";
   preview.after.dataset.background = form.elements.background.value;
   readSettings();
   preview.redraw();

@@ -1,15 +1,22 @@
 // The editor's job in progress (a first run or a re-run): follow it in its card, then load
 // the page again to show the new result; and the "Run again" form that starts a re-run.
+// The editor's choices (background, crop, canvas, shadow, file) are kept for the page that
+// comes back (saved_settings.js); the touch-ups are the server's.
 
 import { errorMessage, send } from "../js/http.js";
 import { updateCard } from "../js/jobcard.js";
 import { watchJob } from "../js/jobs.js";
+import { keepSettings } from "./saved_settings.js";
 
-export function setupJobFollowing(config) {
+export function setupJobFollowing(config, imageId) {
   const jobList = document.getElementById("editor-job");
   const cardTemplate = document.getElementById("job-card-template");
   const rerunForm = document.getElementById("rerun-form");
   const button = document.getElementById("rerun-button");
+  const renderForm = document.getElementById("render-form");
+  const keep = () => {
+    if (renderForm) keepSettings(imageId, renderForm);
+  };
 
   function followJob(state) {
     let card = jobList.querySelector(".job-card");
@@ -21,7 +28,10 @@ export function setupJobFollowing(config) {
     card.scrollIntoView({ block: "nearest" });
     watchJob(state, (next) => {
       updateCard(card, next);
-      if (next.status === "done") window.location.reload();
+      if (next.status === "done") {
+        keep(); // as they are now, changed while it ran too
+        window.location.reload();
+      }
       if (next.status === "failed") button.disabled = false;
     });
   }
@@ -31,6 +41,7 @@ export function setupJobFollowing(config) {
   rerunForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     button.disabled = true;
+    keep(); // also for a reload while it runs
     const response = await send(rerunForm.action, { body: new FormData(rerunForm) });
     if (!response.ok) {
       button.disabled = false;

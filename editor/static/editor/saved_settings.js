@@ -1,6 +1,8 @@
 // The download settings chosen on the upload page for this image's batch
 // (Image.render_settings, RenderForm's fields as sent): the editor's form starts from them.
 // Returns the background choice ("bg" radio value) to apply, or null when nothing was saved.
+// The person's own choices are kept the same way across a re-run, which loads the page
+// again: keepSettings before it, keptSettings after (this tab's sessionStorage, per image).
 
 // Fields the swatches set (hidden inputs): chosen through their radio buttons instead.
 const BACKGROUND_FIELDS = new Set(["background", "color", "preset"]);
@@ -51,4 +53,37 @@ export function applySavedSettings(form, saved) {
   if (kind === "preset" && saved.preset) return pick(form, `preset:${saved.preset}`);
   if (kind === "blur" || kind === "custom") return pick(form, kind);
   return pick(form, "transparent");
+}
+
+// The editor form's choices as RenderForm's fields (a disabled input is not one, so a switched
+// off slider stays off), with each checkbox said either way: "" is unticked.
+export function formSettings(form) {
+  const settings = {};
+  for (const element of form.elements) {
+    if (!element.name || element.name === "bg" || element.disabled) continue;
+    settings[element.name] = element.type === "checkbox" ? (element.checked ? "on" : "") : element.value;
+  }
+  return settings;
+}
+
+const storageKey = (imageId) => `editor-settings:${imageId}`;
+
+export function keepSettings(imageId, form) {
+  try {
+    sessionStorage.setItem(storageKey(imageId), JSON.stringify(formSettings(form)));
+  } catch {
+    // Storage full or switched off: the page comes back with the saved or default settings.
+  }
+}
+
+// The settings kept for this image, or null. ``forget``: remove them once read (the re-run
+// that kept them is over; while it runs, a reload still finds them).
+export function keptSettings(imageId, { forget }) {
+  try {
+    const kept = sessionStorage.getItem(storageKey(imageId));
+    if (forget) sessionStorage.removeItem(storageKey(imageId));
+    return kept ? JSON.parse(kept) : null;
+  } catch {
+    return null;
+  }
 }
