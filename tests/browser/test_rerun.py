@@ -3,10 +3,11 @@ back keeps the person's render settings, and "Run again" waits for the run it st
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from tests.browser.pages import DOG, JOB_TIMEOUT_MS, open_editor, photo, upload_with_picker
 
@@ -81,3 +82,45 @@ def test_a_rerun_keeps_the_background_crop_canvas_and_shadow(editor: Page) -> No
     expect(page.get_by_role("radio", name="Transparent")).to_be_checked()
     expect(page.locator("#after-canvas")).to_have_attribute("data-background", "transparent")
     expect(page.locator("#canvas-input")).to_have_value("custom")
+
+
+def test_run_again_waits_for_the_run_it_started_and_keeps_the_focus(editor: Page) -> None:
+    page = editor
+    reruns: list[Request] = []
+    page.on("request", lambda r: reruns.append(r) if r.url.endswith("/rerun/") else None)
+    # The page learns nothing of the new run until the test lets it: no websocket, and the
+    # status polls are held. So the run stays queued for the page while it is checked.
+    page.route_web_socket(re.compile(r"/ws/jobs/"), lambda socket: socket.close(code=1011))
+    held: list[Route] = []
+    status = re.compile(r"/jobs/[^/]+/status/")
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route(status, hold)
+
+    page.evaluate("window.beforeRerun = true")
+    button = page.locator("#rerun-button")
+    button.focus()
+    page.keyboard.press("Enter")
+    card = page.locator("#editor-job .job-card")
+    expect(card).to_be_visible()
+    expect(button).to_have_attribute("aria-disabled", "true")
+    expect(button).to_have_text("Running…")
+    expect(button).to_be_focused()  # not dropped to the page
+    expect(button).to_be_visible()
+    # Pressed again, by keyboard or pointer, it starts no second run.
+    page.keyboard.press("Enter")
+    button.click(force=True)  # Playwright itself waits on an aria-disabled button
+    page.wait_for_timeout(500)
+    assert len(reruns) == 1
+    expect(button).to_be_focused()
+
+    # The run ends: the new result loads, with "Run again" ready once more.
+    for route in list(held):
+        route.continue_()
+    page.unroute(status, hold)  # lets any poll held meanwhile through too
+    page.wait_for_function(RELOADED, timeout=JOB_TIMEOUT_MS)
+    expect(page.locator("#rerun-button")).to_have_text("Run again")
+    expect(page.locator("#rerun-button")).not_to_have_attribute("aria-disabled", "true")
+    assert len(reruns) == 1

@@ -18,6 +18,15 @@ export function setupJobFollowing(config, imageId) {
     if (renderForm) keepSettings(imageId, renderForm);
   };
 
+  // While a run is queued or running, "Run again" says so and waits for it. Marked busy, not
+  // disabled: disabling the button would drop the keyboard's focus to the page.
+  const idleLabel = button.textContent;
+  function setRunning(running) {
+    if (running) button.setAttribute("aria-disabled", "true");
+    else button.removeAttribute("aria-disabled");
+    button.textContent = running ? "Running…" : idleLabel;
+  }
+
   function followJob(state) {
     let card = jobList.querySelector(".job-card");
     if (!card) {
@@ -26,13 +35,14 @@ export function setupJobFollowing(config, imageId) {
     }
     jobList.hidden = false;
     card.scrollIntoView({ block: "nearest" });
+    setRunning(true);
     watchJob(state, (next) => {
       updateCard(card, next);
       if (next.status === "done") {
         keep(); // as they are now, changed while it ran too
         window.location.reload();
       }
-      if (next.status === "failed") button.disabled = false;
+      if (next.status === "failed") setRunning(false);
     });
   }
 
@@ -40,11 +50,19 @@ export function setupJobFollowing(config, imageId) {
 
   rerunForm.addEventListener("submit", async (event) => {
     event.preventDefault();
-    button.disabled = true;
+    if (button.hasAttribute("aria-disabled")) return;
+    setRunning(true);
     keep(); // also for a reload while it runs
-    const response = await send(rerunForm.action, { body: new FormData(rerunForm) });
+    let response;
+    try {
+      response = await send(rerunForm.action, { body: new FormData(rerunForm) });
+    } catch {
+      setRunning(false);
+      window.alert("The request did not reach the server. Check your connection and try again.");
+      return;
+    }
     if (!response.ok) {
-      button.disabled = false;
+      setRunning(false);
       window.alert(await errorMessage(response));
       return;
     }
