@@ -358,6 +358,10 @@ HEAVY_WAIT_S = envint("HEAVY_WAIT_S", "10")
 # Images one ZIP download (the gallery's batch) may hold; each counts as one download
 # against RATE_LIMIT_DOWNLOADS and is rendered in a heavy-operation slot of its own.
 ZIP_MAX_IMAGES = envint("ZIP_MAX_IMAGES", "200")
+# Images one gallery page lists: its size and cost stay the same however many one owner keeps.
+GALLERY_PAGE_SIZE = envint("GALLERY_PAGE_SIZE", "60")
+if GALLERY_PAGE_SIZE < 1:
+    raise ImproperlyConfigured(f"GALLERY_PAGE_SIZE must be at least 1, got {GALLERY_PAGE_SIZE}")
 # Per-owner rate limits, "COUNT/PERIOD" (PERIOD: s, m, h or d, e.g. 10m) or "off". Counted in
 # Django's cache: the default in-memory cache counts per server process.
 RATE_LIMIT_UPLOADS = os.getenv("RATE_LIMIT_UPLOADS", "60/10m")

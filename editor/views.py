@@ -9,6 +9,7 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from django.http import (
@@ -137,12 +138,11 @@ def upload(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def gallery(request: HttpRequest) -> HttpResponse:
-    cards = [_card(image) for image in owned_images(request).with_latest()]
-    return render(
-        request,
-        "editor/gallery.html",
-        {"cards": cards, "batch_form": BatchSettingsForm(), "zip_max": settings.ZIP_MAX_IMAGES},
-    )
+    images = owned_images(request).with_latest()
+    page = Paginator(images, settings.GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    cards = [_card(image) for image in page]
+    context = {"cards": cards, "page": page, "batch_form": BatchSettingsForm()}
+    return render(request, "editor/gallery.html", {**context, "zip_max": settings.ZIP_MAX_IMAGES})
 
 
 # Solid colour swatches offered in the editor (any other colour via the colour input).

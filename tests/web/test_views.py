@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,8 +29,9 @@ from PIL import Image as PILImage
 
 from editor.models import Image, Job, Result
 from editor.tasks import process_job
+from tests.conftest import REPO_ROOT
 from tests.web.client import PHOTO, decode, named_file, upload, visit
-from tests.web.factories import make_job
+from tests.web.factories import make_image, make_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("real_weights")]
 
@@ -266,6 +271,46 @@ def test_gallery_and_upload_page_ask_the_same_queries_for_any_number_of_images(
     assert page.count('class="gallery-card') == 21
     # The card shows the newest job's state, and the newest finished job's result.
     assert "Failed" in page and f"/jobs/{done.id}/files/thumb-cutout" in page
+
+
+def test_the_gallery_lists_a_page_at_a_time(
+    client: Client, uploaded: Image, settings: object
+) -> None:
+    settings.GALLERY_PAGE_SIZE = 2  # type: ignore[attr-defined]
+    for n in range(4):
+        make_image(uploaded.owner, f"newer {n}.jpg")
+
+    def shown(**query: str) -> str:
+        response = client.get("/gallery/", query)
+        assert response.status_code == 200
+        return response.content.decode()
+
+    first = shown()
+    assert first.count('class="gallery-card') == 2
+    assert "newer 3.jpg" in first and "newer 2.jpg" in first and "newer 1.jpg" not in first
+    assert "Page 1 of 3, 5 images in all" in first and 'data-total="5"' in first
+    assert 'href="?page=2" rel="next">Older images' in first and 'rel="prev"' not in first
+    last = shown(page="3")
+    assert last.count('class="gallery-card') == 1 and "dog photo.jpg" in last
+    assert 'href="?page=2" rel="prev">Newer images' in last and 'rel="next"' not in last
+    cards = re.compile(r'class="gallery-card card" data-image="([^"]+)"')
+    assert cards.findall(shown(page="99")) == cards.findall(last)  # past the end: the last page
+    assert cards.findall(shown(page="nope")) == cards.findall(first)
+    settings.GALLERY_PAGE_SIZE = 5  # type: ignore[attr-defined]
+    assert 'class="pager"' not in shown()
+
+
+def test_a_gallery_page_size_below_one_stops_the_start(tmp_path: Path) -> None:
+    env = {**os.environ, "ALLOW_DEV_SECRET_KEY": "1", "DATA_DIR": str(tmp_path)}
+    check = subprocess.run(
+        [sys.executable, "-c", "import bgremover.settings"],
+        cwd=REPO_ROOT,
+        env={**env, "GALLERY_PAGE_SIZE": "0"},
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode != 0
+    assert "GALLERY_PAGE_SIZE must be at least 1, got 0" in check.stderr
 
 
 def test_other_owners_get_404_everywhere(client: Client, uploaded: Image) -> None:

@@ -68,6 +68,9 @@ grid?.querySelectorAll(".gallery-card[data-state]").forEach((card) => {
 });
 
 const deleteAll = document.getElementById("delete-all-form");
+// Other pages of images: the last card of this one going does not leave the owner with none.
+const otherPages = document.querySelector(".pager") !== null;
+const cardsShown = visibleCards().length;
 
 document.querySelectorAll(".delete-form").forEach((form) => {
   form.addEventListener("submit", (event) => {
@@ -80,7 +83,7 @@ document.querySelectorAll(".delete-form").forEach((form) => {
       // The last card going: "No images yet", and no "Delete all" of nothing shown beside it.
       hide: () => {
         card.hidden = true;
-        if (visibleCards().length > 0) return;
+        if (visibleCards().length > 0 || otherPages) return;
         empty.hidden = false;
         if (deleteAll) deleteAll.hidden = true;
       },
@@ -94,6 +97,10 @@ document.querySelectorAll(".delete-form").forEach((form) => {
         const next = visibleCards().find((other) => other.compareDocumentPosition(card) & Node.DOCUMENT_POSITION_PRECEDING)
           || visibleCards().at(-1);
         card.remove();
+        if (grid.children.length === 0 && otherPages) {
+          window.location.reload(); // the next images of the list
+          return;
+        }
         if (grid.children.length === 0) showEmpty();
         if (!hadFocus) return;
         if (next) next.querySelector(".gallery-thumbs").focus();
@@ -106,7 +113,7 @@ document.querySelectorAll(".delete-form").forEach((form) => {
 if (deleteAll) {
   deleteAll.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const count = visibleCards().length;
+    const count = Number(deleteAll.dataset.total) - (cardsShown - visibleCards().length);
     if (!window.confirm(`Delete all ${count} of your images and their results? This cannot be undone.`)) return;
     forgetPending(); // deleted with the rest
     const response = await send(deleteAll.action, { body: new FormData(deleteAll) });
