@@ -139,8 +139,7 @@ def parse_edits(
 
 def _brush_area(stroke: Stroke, width: int, height: int) -> int:
     """Pixels that painting ``stroke`` at full resolution works on (its box)."""
-    feather = max(1.0, BRUSH_FEATHER * stroke.radius)
-    box = _stroke_box(stroke, 1.0, (height, width), math.ceil(2 * feather))
+    box = _brush_box(stroke, 1.0, (height, width))[0]
     return 0 if box is None else (box[2] - box[0]) * (box[3] - box[1])
 
 
@@ -197,6 +196,13 @@ def _union(box: Box | None, other: Box | None) -> Box | None:
     )
 
 
+def _brush_box(stroke: Stroke, scale: float, shape: tuple[int, int]) -> tuple[Box | None, float]:
+    """The box a brush ``stroke`` drawn at ``scale`` paints within an image of ``shape``
+    (None: outside it), and the width of its soft edge in pixels."""
+    feather = max(1.0, BRUSH_FEATHER * stroke.radius * scale)
+    return _stroke_box(stroke, scale, shape, math.ceil(2 * feather)), feather
+
+
 def _coverage(stroke: Stroke, scale: float, feather: float, shape: tuple[int, int]) -> np.ndarray:
     """How much of each pixel of a ``shape`` box ``stroke`` (in the box's coordinates, drawn
     at ``scale``) covers, 0–1, its edge softened over ``feather`` pixels. A soft edge is
@@ -233,8 +239,7 @@ def _paint_brush(
 ) -> Box | None:
     """Erase (alpha → 0) or restore (alpha → 255, the photo's own colours) along ``stroke``,
     in place, with a soft edge; returns the box it touched."""
-    feather = max(1.0, BRUSH_FEATHER * stroke.radius * scale)
-    box = _stroke_box(stroke, scale, alpha.shape, math.ceil(2 * feather))
+    box, feather = _brush_box(stroke, scale, alpha.shape)
     if box is None:
         return None
     left, top, right, bottom = box
