@@ -58,15 +58,21 @@ export function updateCard(card, state) {
   }
 }
 
-// A file the server (or the page) refused: the message alone, with Retry and Dismiss.
-export function showError(card, message) {
+// A file the server (or the page) refused: the message alone, as a sentence, with Dismiss;
+// and Retry where sending the same file again can help (``retry``: a busy server, a lost
+// connection), not for a file that is refused for what it is (corrupt, unsupported, too big).
+export function showError(card, message, { retry = true } = {}) {
+  const sentence = /[.!?…]$/.test(message.trim()) ? message.trim() : `${message.trim()}.`;
   card.classList.add("is-error");
   card.dataset.status = "rejected";
   card.querySelector(".progress-row").hidden = true;
   card.querySelector(".stage-steps").hidden = true;
-  card.querySelector(".job-status").textContent = message;
-  for (const button of card.querySelectorAll(".job-retry, .job-dismiss")) button.hidden = false;
-  announce(message);
+  card.querySelector(".job-status").textContent = sentence;
+  card.querySelector(".job-retry").hidden = !retry;
+  const dismiss = card.querySelector(".job-dismiss");
+  dismiss.hidden = false;
+  dismiss.classList.toggle("button-primary", !retry); // the card's one action then
+  announce(sentence);
 }
 
 // Back to a fresh "uploading" card (Retry).

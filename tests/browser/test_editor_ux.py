@@ -187,28 +187,48 @@ def test_desktop_editor_download_visible_hints_mask_and_margin(
     expect(error).to_be_empty()
 
 
-def test_rejected_file_gets_its_message_with_dismiss_and_retry(page: Page, eval_dir: Path) -> None:
+def test_a_refused_file_offers_dismiss_and_a_busy_server_also_retry(
+    page: Page, eval_dir: Path
+) -> None:
     sent: list[str] = []
     page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/upload/") else None)
     open_upload(page)
-    page.set_input_files("#file-input", [NOT_AN_IMAGE])
+    # Not an image, and a JPEG cut short: sending either again cannot help, so no Retry.
+    cut_short = photo(eval_dir, DOG)
+    cut_short.update(name="cut.jpg", buffer=cut_short["buffer"][:600])  # type: ignore[index]
+    page.set_input_files("#file-input", [NOT_AN_IMAGE, cut_short])
     refused = card(page, "notes.png")
-    expect(refused).to_have_attribute("data-status", "rejected")
+    corrupt = card(page, "cut.jpg")
+    for target in (refused, corrupt):
+        expect(target).to_have_attribute("data-status", "rejected")
+        expect(target.locator(".job-status")).to_have_text(re.compile(r"\.$"))  # a sentence
+        expect(target.get_by_role("button", name=re.compile("^Retry"))).to_be_hidden()
+        expect(target.get_by_role("button", name=re.compile("^Dismiss"))).to_be_visible()
     expect(refused.locator(".job-status")).to_contain_text("Not a supported image format")
+    expect(corrupt.locator(".job-status")).to_contain_text("truncated or corrupt.")
     expect(refused.locator(".stage-steps")).to_be_hidden()
     expect(refused.locator(".progress-row")).to_be_hidden()
     expect(refused.locator(".job-thumbs")).to_be_hidden()
-    retry = refused.get_by_role("button", name="Retry notes.png")
-    dismiss = refused.get_by_role("button", name="Dismiss notes.png")
-    expect(retry).to_be_visible()
-    expect(dismiss).to_be_visible()
-    assert len(sent) == 1
-    retry.click()
-    expect(refused).to_have_attribute("data-status", "rejected")
     assert len(sent) == 2
-    dismiss.click()
+    corrupt.get_by_role("button", name="Dismiss cut.jpg").click()
+    expect(corrupt).to_have_count(0)
+    refused.get_by_role("button", name="Dismiss notes.png").click()
     expect(refused).to_have_count(0)
     expect(page.locator("#dropzone")).to_be_focused()
+
+    # A busy server passes: Retry sends the file again, and it goes through.
+    busy = {"error": "The server is busy. Try again in a moment."}
+    page.route("**/upload/", lambda route: route.fulfill(status=503, json=busy))
+    page.set_input_files("#file-input", [photo(eval_dir, DOG)])
+    waiting = card(page, f"{DOG}.jpg")
+    expect(waiting).to_have_attribute("data-status", "rejected")
+    expect(waiting.locator(".job-status")).to_have_text(busy["error"])
+    retry = waiting.get_by_role("button", name=f"Retry {DOG}.jpg")
+    expect(retry).to_be_visible()
+    expect(waiting.get_by_role("button", name=f"Dismiss {DOG}.jpg")).to_be_visible()
+    page.unroute("**/upload/")
+    retry.click()
+    wait_done(page, f"{DOG}.jpg")
     # The list has one live region for the whole page, not one per card.
     assert page.locator("[role=status], [aria-live]").count() == 1
 

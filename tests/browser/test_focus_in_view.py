@@ -164,6 +164,9 @@ def test_a_refused_background_leaves_the_focus_on_its_button(page: Page, eval_di
 
 
 def test_retry_by_keyboard_keeps_the_focus_in_its_card(page: Page) -> None:
+    # A busy server (Retry is offered for what passes with time, not for a refused file).
+    busy = {"error": "The server is busy. Try again in a moment."}
+    page.route("**/upload/", lambda route: route.fulfill(status=503, json=busy))
     page.goto("/")
     expect(page.locator("#dropzone")).to_have_attribute("data-ready", "true")
     not_an_image = {"name": "notes.png", "mimeType": "image/png", "buffer": b"just some text\n"}
@@ -173,6 +176,15 @@ def test_retry_by_keyboard_keeps_the_focus_in_its_card(page: Page) -> None:
     page.keyboard.press("Enter")
     status = page.locator(".job-card .job-status")
     expect(status).to_be_focused()
-    expect(status).to_contain_text("Not a supported image format")  # refused again
+    expect(status).to_have_text(busy["error"])  # refused again
     page.keyboard.press("Tab")
     expect(retry).to_be_focused()
+    # Sent once more, to the server itself: refused for good, so Dismiss alone is left, and
+    # the focus still waits in the card, on its status.
+    page.unroute("**/upload/")
+    page.keyboard.press("Enter")
+    expect(status).to_contain_text("Not a supported image format")
+    expect(retry).to_be_hidden()
+    expect(status).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Dismiss notes.png")).to_be_focused()

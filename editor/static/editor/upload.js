@@ -20,6 +20,9 @@ const overlay = document.getElementById("drop-overlay");
 const settingsFields = document.getElementById("upload-settings-fields");
 const rememberSettings = document.getElementById("upload-remember");
 setupSettings(settingsFields);
+// Answers that refuse the file itself (unreadable, unsupported, too large): sending it again
+// cannot help, so its card offers Dismiss alone. Others (429, 503, …) pass with time.
+const REFUSED_FOR_GOOD = new Set([400, 413, 415, 422]);
 const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 
 function newCard(file) {
@@ -63,7 +66,7 @@ function revealCards() {
 async function uploadFile(file, card = newCard(file)) {
   // The server refuses it too, but only once the browser starts sending: say so at once.
   if (file.size > maxBytes) {
-    showError(card, `${file.name} is too large: the limit is ${list.dataset.maxBytesLabel}.`);
+    showError(card, `${file.name} is too large: the limit is ${list.dataset.maxBytesLabel}.`, { retry: false });
     return false;
   }
   const body = new FormData();
@@ -77,7 +80,7 @@ async function uploadFile(file, card = newCard(file)) {
     return false;
   }
   if (!response.ok) {
-    showError(card, await errorMessage(response));
+    showError(card, await errorMessage(response), { retry: !REFUSED_FOR_GOOD.has(response.status) });
     return false;
   }
   const state = await response.json();
