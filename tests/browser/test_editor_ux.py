@@ -401,3 +401,44 @@ def test_deleting_the_last_image_hides_delete_all_until_undo(page: Page, eval_di
     page.locator("#toast").get_by_role("button", name="Undo").click()
     expect(page.get_by_role("heading", name="No images yet")).to_be_hidden()
     expect(delete_all).to_be_visible()
+
+
+LANDSCAPE_PHONE = {"viewport": {"width": 844, "height": 390}, "has_touch": True, "is_mobile": True}
+
+
+def overlap(a: dict[str, float] | None, b: dict[str, float] | None) -> bool:
+    assert a is not None and b is not None
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def test_download_stays_on_screen_on_a_phone_held_sideways(
+    browser: Browser, server_url: str, eval_dir: Path, artifacts: Path
+) -> None:
+    page = device_page(browser, server_url, LANDSCAPE_PHONE)
+    open_upload(page)
+    page.set_input_files("#file-input", [photo(eval_dir, DOG)])
+    open_editor(page, f"{DOG}.jpg")
+    bar = page.locator("#download-bar")
+    download_button = page.get_by_role("button", name="Download")
+    picture = page.locator("#compare-figure")
+    # At the top of the page, among the options, and at the very end: Download is on screen,
+    # beside the preview, never over it.
+    for where in ("top", "options", "end"):
+        if where == "options":
+            page.locator("#shadow-input").scroll_into_view_if_needed()
+        if where == "end":
+            page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        page.wait_for_timeout(100)
+        page.screenshot(path=str(artifacts / f"landscape-phone-{where}.png"))
+        assert in_viewport(page, download_button), f"Download is off screen ({where})"
+        assert not overlap(bar.bounding_box(), picture.bounding_box()), where
+    # The end of the page scrolls clear of the bar.
+    footer_text = page.locator(".site-footer a").last
+    assert not overlap(bar.bounding_box(), footer_text.bounding_box())
+    assert download(page).size == (400, 330)
+    page.context.close()
