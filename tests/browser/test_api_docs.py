@@ -88,3 +88,28 @@ def test_the_contents_lead_to_each_operation(page: Page, server_url: str) -> Non
     page.locator(".site-footer").get_by_role("link", name="HTTP API").click()
     expect(page).to_have_url(f"{server_url}/api/docs")
     assert errors == []
+
+
+# The narrowest phones in use: 320 px wide.
+NARROW_PHONE = {"viewport": {"width": 320, "height": 640}, "has_touch": True, "is_mobile": True}
+TABLES_STICKING_OUT = """
+() => [...document.querySelectorAll(".api-table")]
+  .filter((table) => {
+    const box = table.parentElement.closest("section, .card").getBoundingClientRect();
+    const own = table.getBoundingClientRect();
+    return own.right > Math.min(box.right, window.innerWidth) + 0.5;
+  })
+  .map((table) => `${table.closest("[id]").id}: ${Math.round(table.getBoundingClientRect().right)}`)
+"""
+
+
+def test_the_tables_fit_the_narrowest_phones(browser: Browser, server_url: str) -> None:
+    page = device_page(browser, server_url, NARROW_PHONE)
+    try:
+        open_docs(page, server_url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320
+        assert page.evaluate(TABLES_STICKING_OUT) == []
+        page.locator("#post-jobFinished .api-table").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "api-docs-320.png"))
+    finally:
+        page.context.close()
