@@ -77,6 +77,7 @@ function setupBatch() {
     const n = selected().length;
     count.textContent = `${n} selected`;
     download.disabled = controller !== null || n === 0 || n > max;
+    download.classList.toggle("is-busy", controller !== null); // not-allowed, or at work
     if (n > max) status.textContent = `A ZIP holds at most ${max} images: clear ${n - max} of them.`;
   }
 

@@ -37,6 +37,7 @@ export function setupDownload(form, { onSuccess = () => {}, ready = async () => 
     for (const [key, value] of new FormData(form)) if (key !== "bg") params.append(key, value);
     // Marked busy, not disabled: disabling the button would drop the keyboard's focus.
     button.setAttribute("aria-disabled", "true");
+    button.classList.add("is-busy");
     button.textContent = "Rendering…";
     try {
       await ready();
@@ -52,6 +53,7 @@ export function setupDownload(form, { onSuccess = () => {}, ready = async () => 
     } finally {
       busy = false;
       button.removeAttribute("aria-disabled");
+      button.classList.remove("is-busy");
       button.textContent = "Download";
     }
   });

@@ -191,6 +191,7 @@ function setupBackgroundUpload(onUploaded) {
     error.textContent = "";
     // Marked busy, not disabled: disabling the button would drop the keyboard's focus.
     button.setAttribute("aria-disabled", "true");
+    button.classList.add("is-busy");
     const body = new FormData();
     body.append("file", file);
     let response;
@@ -202,6 +203,7 @@ function setupBackgroundUpload(onUploaded) {
     } finally {
       fileInput.value = "";
       button.removeAttribute("aria-disabled");
+      button.classList.remove("is-busy");
     }
     if (!response.ok) {
       error.textContent = await errorMessage(response);

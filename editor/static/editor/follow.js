@@ -24,6 +24,7 @@ export function setupJobFollowing(config, imageId) {
   function setRunning(running) {
     if (running) button.setAttribute("aria-disabled", "true");
     else button.removeAttribute("aria-disabled");
+    button.classList.toggle("is-busy", running);
     button.textContent = running ? "Running…" : idleLabel;
   }
 

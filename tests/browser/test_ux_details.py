@@ -1,0 +1,65 @@
+"""Small things a person notices in a real browser: which cursor a button shows, how numbers
+are written, which controls a tool shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page, Route, expect
+
+from tests.browser.pages import FOX, open_editor, photo, upload_with_picker
+
+pytestmark = pytest.mark.browser
+
+
+def cursor(target: Locator) -> str:
+    return target.evaluate("(element) => getComputedStyle(element).cursor")
+
+
+@pytest.fixture
+def editor(page: Page, eval_dir: Path) -> Page:
+    upload_with_picker(page, [photo(eval_dir, FOX)])
+    open_editor(page, f"{FOX}.jpg")
+    return page
+
+
+def test_a_button_that_cannot_be_used_shows_not_allowed_and_only_one_at_work_shows_busy(
+    editor: Page,
+) -> None:
+    page = editor
+    # Nothing to undo or redo yet: the buttons are disabled, not busy.
+    for name in ("Undo", "Redo"):
+        button = page.get_by_role("button", name=name, exact=True)
+        expect(button).to_be_disabled()
+        assert cursor(button) == "not-allowed", name
+
+    # A download being rendered is at work: the busy cursor, until it is done.
+    held: list[Route] = []
+    page.route("**/download/**", lambda route: held.append(route))
+    download = page.locator("#download-button")
+    assert cursor(download) == "pointer"
+    download.click()
+    expect(download).to_have_text("Rendering…")
+    assert cursor(download) == "progress"
+    with page.expect_download():
+        held.pop().continue_()
+    page.unroute("**/download/**")
+    expect(download).to_have_text("Download")
+    assert cursor(download) == "pointer"
+
+    # Download ZIP with nothing selected cannot be used; while a ZIP is made it is at work.
+    page.goto("/gallery/")
+    zip_button = page.get_by_role("button", name="Download ZIP")
+    expect(zip_button).to_be_disabled()
+    assert cursor(zip_button) == "not-allowed"
+    page.get_by_role("button", name="Select all").click()
+    expect(zip_button).to_be_enabled()
+    assert cursor(zip_button) == "pointer"
+    page.route("**/images/zip/", lambda route: held.append(route))
+    zip_button.click()
+    expect(zip_button).to_be_disabled()
+    assert cursor(zip_button) == "progress"
+    page.get_by_role("button", name="Cancel").click()
+    expect(zip_button).to_be_enabled()
+    assert cursor(zip_button) == "pointer"
