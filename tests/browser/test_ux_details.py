@@ -3,12 +3,14 @@ are written, which controls a tool shows."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, Route, expect
 
-from tests.browser.pages import FOX, open_editor, photo, upload_with_picker
+from tests.browser.pages import DOG, FOX, open_editor, photo, upload_with_picker
+from tests.browser.test_refine import TOP_EDGE, choose_tool, draw, saved
 
 pytestmark = pytest.mark.browser
 
@@ -63,3 +65,18 @@ def test_a_button_that_cannot_be_used_shows_not_allowed_and_only_one_at_work_sho
     page.get_by_role("button", name="Cancel").click()
     expect(zip_button).to_be_enabled()
     assert cursor(zip_button) == "pointer"
+
+
+def test_the_parts_list_writes_percentages_as_the_rest_of_the_app(
+    page: Page, eval_dir: Path
+) -> None:
+    upload_with_picker(page, [photo(eval_dir, DOG)])
+    open_editor(page, f"{DOG}.jpg")
+    choose_tool(page, "Restore")
+    draw(page, [TOP_EDGE])  # a stray piece of grass: two parts
+    saved(page, 1)
+    labels = page.locator("#parts-list .part span")
+    expect(labels).to_have_count(2)
+    # "98%", like the job cards' and the margin's "5%", not "98 %".
+    for text in labels.all_inner_texts():
+        assert re.fullmatch(r"Part \d · \d+%", text), text

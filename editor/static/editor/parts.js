@@ -38,7 +38,7 @@ export function setupParts({ preview, onRemove, onKeep }) {
       item.className = "part" + (part.removed ? " is-removed" : "");
       const label = document.createElement("span");
       const share = Math.max(1, Math.round((100 * part.area) / total));
-      label.textContent = `Part ${index + 1} · ${share} %${part.removed ? " · removed" : ""}`;
+      label.textContent = `Part ${index + 1} · ${share}%${part.removed ? " · removed" : ""}`;
       const button = document.createElement("button");
       button.type = "button";
       button.className = "button button-small";
