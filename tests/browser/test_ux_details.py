@@ -80,3 +80,26 @@ def test_the_parts_list_writes_percentages_as_the_rest_of_the_app(
     # "98%", like the job cards' and the margin's "5%", not "98 %".
     for text in labels.all_inner_texts():
         assert re.fullmatch(r"Part \d · \d+%", text), text
+
+
+def test_the_brush_size_shows_only_for_the_brushes_and_keeps_its_room(editor: Page) -> None:
+    page = editor
+    size = page.get_by_role("slider", name="Brush")
+    undo = page.get_by_role("button", name="Undo", exact=True)
+    # Compare, the tool the editor opens with, has no brush.
+    expect(page.get_by_role("radio", name="Compare", exact=True)).to_be_checked()
+    expect(size).to_be_hidden()
+    where = undo.bounding_box()
+    for tool in ("Keep", "Remove", "Erase", "Restore"):
+        page.get_by_role("radio", name=tool, exact=True).check()
+        expect(size).to_be_visible()
+        assert undo.bounding_box() == where, f"Undo moved when {tool} was chosen"
+    # Escape from the focused slider goes back to Compare: the focus goes to its radio, not
+    # to the page.
+    size.focus()
+    page.keyboard.press("Escape")
+    compare = page.get_by_role("radio", name="Compare", exact=True)
+    expect(compare).to_be_checked()
+    expect(size).to_be_hidden()
+    expect(compare).to_be_focused()
+    assert undo.bounding_box() == where

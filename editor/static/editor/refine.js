@@ -335,10 +335,13 @@ export function setupRefine({ preview, compareControl, state, url, onChange }) {
     compareControl.setEnabled(!editing);
     compare.classList.toggle("is-editing", editing);
     compare.dataset.tool = tool;
+    tools.dataset.tool = tool; // the brush size shows only for the brushes (refine.css)
     zoom.enabled = editing;
     if (!editing) zoom.reset();
     const radio = document.querySelector(`input[name="refine-tool"][value="${tool}"]`);
     if (radio) radio.checked = true;
+    // The slider hidden under the keyboard's focus (Escape) would drop it to the page.
+    if (!editing && document.activeElement === size) radio?.focus();
     drawOverlay();
   }
 
