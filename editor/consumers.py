@@ -122,9 +122,10 @@ class JobProgressConsumer(AsyncJsonWebsocketConsumer):
         await self._leave_group()
         self._release()
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """The socket is one-way; anything a client sends is ignored (and keeps nothing
-        open: only what the server sends counts against the idle timeout)."""
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The socket is one-way; anything a client sends is ignored unread (not parsed as
+        JSON: a malformed or binary frame would end the consumer with a traceback), and keeps
+        nothing open: only what the server sends counts against the idle timeout."""
 
     # ---- Events
 

@@ -510,6 +510,28 @@ def test_the_counter_is_safe_across_threads() -> None:
     assert counter.total() == 0
 
 
+def test_whatever_a_client_sends_is_ignored_and_the_socket_goes_on() -> None:
+    job = make_job(
+        "owner-a", run_token=RUN, status=Job.Status.RUNNING, stage="segmenting", percent=0
+    )
+    cookie = session_cookie("owner-a")
+
+    async def scenario() -> None:
+        socket = communicator(job.id, cookie)
+        await accepted(socket)
+        # Not JSON, nested past Python's recursion limit, and binary: none is read.
+        for frame in ({"text_data": "{nope"}, {"text_data": "[" * 100_000}, {"bytes_data": b"\0"}):
+            await socket.send_to(**frame)
+        reporter = ProgressReporter(
+            await database_sync_to_async(Job.objects.get)(pk=job.pk), token=RUN
+        )
+        await database_sync_to_async(reporter)("matting", 0.5)
+        assert (await socket.receive_json_from(timeout=5))["percent"] == 50
+        await socket.disconnect()
+
+    run(scenario)
+
+
 # ---- Idle timeout
 
 
