@@ -43,6 +43,9 @@ def read_file(field: str, upload: UploadedFile) -> bytes:
     return content
 
 
+_NO_WHITESPACE = str.maketrans("", "", " \t\n\r\f\v")
+
+
 def decode_b64(field: str, text: str) -> bytes:
     # Base64 is 4 characters for 3 bytes; a data: URL's header is allowed and skipped.
     if text.startswith("data:") and "," in text:
@@ -50,7 +53,9 @@ def decode_b64(field: str, text: str) -> bytes:
     if len(text) > (settings.MAX_UPLOAD_BYTES // 3 + 1) * 4 + 64:
         raise _too_large(field)
     try:
-        return b64decode("".join(text.split()), validate=True)
+        # One copy without the whitespace: split() would make a string object per chunk
+        # ("AB AB AB …": up to 25 times the body's size in memory).
+        return b64decode(text.translate(_NO_WHITESPACE), validate=True)
     except (binascii.Error, ValueError):
         raise bad_request(f"{field} is not valid base64.") from None
 
