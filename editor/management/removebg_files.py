@@ -96,8 +96,13 @@ def write_atomically(target: Path, data: bytes) -> None:
     """A partly written file never sits at the final name, even if the process is killed
     (which is also what lets --skip-existing trust any result it finds)."""
     partial = target.with_name(f".{target.name}.part")
+    # One left by an interrupted run goes; so does a link planted at its name (the folder may
+    # hold others' files): unlinked, not followed, and the new file must be new.
+    partial.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        partial.write_bytes(data)
+        with os.fdopen(os.open(partial, flags, 0o666), "wb") as stream:
+            stream.write(data)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)

@@ -5,6 +5,7 @@ import pytest
 from django.core.management.base import CommandError
 from PIL import Image
 
+from editor.management.removebg_files import write_atomically
 from tests.engine import removebg_support
 from tests.engine.removebg_support import removebg
 
@@ -119,3 +120,27 @@ def test_two_inputs_with_the_same_stem_do_not_overwrite_each_other(
     assert f"{twin.name}: its result {photos[0].stem}.png is also the result of " in (
         raised.value.stderr
     )
+
+
+def test_results_written_into_the_input_folder_never_overwrite_an_input(photos, u2netp_weights):
+    folder = photos[0].parent
+    same_stem = folder / f"{photos[0].stem}.png"  # the JPEG's result would be this file
+    Image.open(photos[0]).save(same_stem)
+    kept = same_stem.read_bytes()
+    with pytest.raises(CommandError, match="2 of 3 inputs failed") as raised:
+        removebg(folder, "-o", folder, "--matting", "off", "--model-path", u2netp_weights)
+    assert f"the result would overwrite the input {same_stem.name}" in raised.value.stderr
+    assert same_stem.read_bytes() == kept
+    assert (folder / f"{photos[1].stem}.png").is_file()  # the third input's result
+
+
+def test_a_link_planted_at_the_partial_files_name_is_not_followed(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the operator's file")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / ".a.png.part").symlink_to(victim)
+    write_atomically(folder / "a.png", b"result")
+    assert victim.read_text() == "the operator's file"
+    assert (folder / "a.png").read_bytes() == b"result"
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png"]

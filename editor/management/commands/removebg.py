@@ -411,9 +411,11 @@ def _plan(
     tasks: list[Task] = []
     problems: list[tuple[Job, str]] = []
     claimed: dict[Path, Job] = {}
+    inputs = {job.path.resolve(): job for job in jobs}
     skipped = 0
     for job in jobs:
         target = out_dir / (job.path.stem + extension)
+        overwritten = inputs.get(target.resolve()) if target.exists() else None
         if job.problem:
             problems.append((job, job.problem))
         elif target in claimed:
@@ -424,8 +426,9 @@ def _plan(
                     "in this batch: rename one of them",
                 )
             )
-        elif target.exists() and target.resolve() == job.path.resolve():
-            problems.append((job, "the result would overwrite the input: choose another -o folder"))
+        elif overwritten is not None:
+            which = "the input" if overwritten is job else f"the input {_name(overwritten)}"
+            problems.append((job, f"the result would overwrite {which}: choose another -o folder"))
         elif skip_existing and target.exists():
             skipped += 1
         else:
