@@ -144,9 +144,9 @@ def check_images(found: list[Source]) -> list[CheckedImage]:
     for index, source in enumerate(found):
         label = _label(index, len(found), source.field)
         name, content = read_source(source.field, source.value, label)
-        form = check_picture((name, content), label if len(found) > 1 else "")
-        # Held until stored: all of them together stay within one upload's size.
-        total += len(form.payload)
+        # Held until stored, as read (trailing data and all): all of them together stay
+        # within one upload's size.
+        total += len(content)
         if total > limit:
             raise ApiError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
@@ -154,6 +154,7 @@ def check_images(found: list[Source]) -> list[CheckedImage]:
                 "may carry. Send them in several requests.",
                 "file_too_large",
             )
+        form = check_picture((name, content), label if len(found) > 1 else "")
         checked.append(CheckedImage(name, form))
     return checked
 

@@ -178,6 +178,12 @@ def test_oversize_images_are_refused(client: Client, key: str, settings: Any, me
         submit(client, key, {"image_file": [named(big), named(big)]}), 413, "file_too_large"
     )
     assert "Together" in title
+    # Counted as sent: data after the picture's end is held until stored too.
+    small = png(40, 30)
+    padded = small + bytes(len(big))
+    settings.MAX_UPLOAD_BYTES = len(padded) + 10
+    both = submit(client, key, {"image_file": [named(padded), named(small)]})
+    assert "Together" in refused(both, 413, "file_too_large")
     nothing_stored(media)
 
 
