@@ -50,12 +50,19 @@ class _EntryBuffer(io.RawIOBase):
         return data
 
 
+class _ZipFile(zipfile.ZipFile):
+    def __del__(self) -> None:
+        """Nothing: an archive is finished by ``ZipStream.finish`` or not at all. One left
+        unfinished (its client went away) would otherwise be finished by the garbage
+        collector into a buffer that may be gone already (a traceback in the log)."""
+
+
 class ZipStream:
     """``add`` entries, then ``finish``; concatenated, the returned bytes are the archive."""
 
     def __init__(self) -> None:
         self._sink = _EntryBuffer()
-        self._zip = zipfile.ZipFile(self._sink, "w", compression=zipfile.ZIP_STORED)
+        self._zip = _ZipFile(self._sink, "w", compression=zipfile.ZIP_STORED)
         self.size = 0  # bytes handed out so far
 
     def add(self, name: str, content: bytes, compress: bool = False) -> bytes:

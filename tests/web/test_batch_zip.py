@@ -4,7 +4,9 @@ and real weights make the results."""
 
 from __future__ import annotations
 
+import gc
 import io
+import sys
 import zipfile
 from pathlib import Path
 
@@ -300,6 +302,20 @@ def test_the_zip_stream_holds_one_entry_at_a_time() -> None:
     # Local headers carry the sizes (no data descriptors), which the gallery reads.
     assert all(info.flag_bits & 0x08 == 0 for info in archive.infolist())
     assert int.from_bytes(first[18:22], "little") == 100_004
+
+
+def test_an_archive_left_unfinished_is_dropped_quietly() -> None:
+    # Its client went away: the garbage collector must not try to finish it (whatever it
+    # collects first), which logged a traceback.
+    unraisable: list[object] = []
+    stream = ZipStream()
+    stream.add("a.png", b"\x89PNG" + bytes(1000))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "unraisablehook", unraisable.append)
+        stream._sink.buffer.close()  # as collected first
+        del stream
+        gc.collect()
+    assert unraisable == []
 
 
 def test_each_render_waits_for_a_heavy_operation_slot(
