@@ -264,6 +264,13 @@ if SECURE_SSL_REDIRECT and not HTTPS:
 WEBSOCKET_MAX_PER_OWNER = envint("WEBSOCKET_MAX_PER_OWNER", "20")
 WEBSOCKET_MAX_PER_ADDRESS = envint("WEBSOCKET_MAX_PER_ADDRESS", "60")
 WEBSOCKET_IDLE_TIMEOUT_S = envint("WEBSOCKET_IDLE_TIMEOUT_S", "300")
+# A client that takes none of a streamed response (a ZIP) for this long is disconnected; while
+# it reads slowly, the response waits for it (editor.slow_readers).
+SLOW_CLIENT_TIMEOUT_S = envint("SLOW_CLIENT_TIMEOUT_S", "300")
+if SLOW_CLIENT_TIMEOUT_S < 1:
+    raise ImproperlyConfigured(
+        f"SLOW_CLIENT_TIMEOUT_S must be at least 1, got {SLOW_CLIENT_TIMEOUT_S}"
+    )
 
 REDIS_URL = os.getenv("REDIS_URL", "")
 # Seconds a read from Redis may take. channels-redis waits for messages with a blocking pop of
