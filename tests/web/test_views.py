@@ -300,17 +300,18 @@ def test_the_gallery_lists_a_page_at_a_time(
     assert 'class="pager"' not in shown()
 
 
-def test_a_gallery_page_size_below_one_stops_the_start(tmp_path: Path) -> None:
+@pytest.mark.parametrize("variable", ["GALLERY_PAGE_SIZE", "SLOW_CLIENT_TIMEOUT_S"])
+def test_a_count_below_one_stops_the_start(tmp_path: Path, variable: str) -> None:
     env = {**os.environ, "ALLOW_DEV_SECRET_KEY": "1", "DATA_DIR": str(tmp_path)}
     check = subprocess.run(
         [sys.executable, "-c", "import bgremover.settings"],
         cwd=REPO_ROOT,
-        env={**env, "GALLERY_PAGE_SIZE": "0"},
+        env={**env, variable: "0"},
         capture_output=True,
         text=True,
     )
     assert check.returncode != 0
-    assert "GALLERY_PAGE_SIZE must be at least 1, got 0" in check.stderr
+    assert f"{variable} must be at least 1, got 0" in check.stderr
 
 
 def test_other_owners_get_404_everywhere(client: Client, uploaded: Image) -> None:
