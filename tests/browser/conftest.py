@@ -102,6 +102,18 @@ def running_server(env: dict[str, str], log_name: str) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def server_of_its_own(
+    tmp_path_factory: pytest.TempPathFactory, weights: Path, name: str, **variables: str
+) -> Iterator[str]:
+    """The embedded default with these environment variables on its own data (a module's
+    server, for settings the shared one cannot have); its log is ``artifacts/<name>.log``."""
+    data = tmp_path_factory.mktemp(f"{name}-data")
+    env = {**server_environment(data, weights.parent, 1), **variables}
+    with running_server(env, f"{name}.log") as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def server_env(tmp_path_factory: pytest.TempPathFactory, u2netp_weights: Path) -> dict[str, str]:
     return server_environment(tmp_path_factory.mktemp("server-data"), u2netp_weights.parent, 1)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import new_page, running_server, server_environment
+from tests.browser.conftest import new_page, server_of_its_own
 from tests.browser.pages import DOG, FOX, open_upload_page, photo, wait_done
 
 # The toast's undo time (static/js/undo.js) and a margin.
@@ -19,9 +19,7 @@ UNDO_TIME_MS = 6500
 
 @pytest.fixture(scope="module")
 def paged_server(tmp_path_factory: pytest.TempPathFactory, u2netp_weights: Path) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("paged-data")
-    env = {**server_environment(data, u2netp_weights.parent, 1), "GALLERY_PAGE_SIZE": "1"}
-    with running_server(env, "browser-server-paged.log") as url:
+    with server_of_its_own(tmp_path_factory, u2netp_weights, "paged", GALLERY_PAGE_SIZE="1") as url:
         yield url
 
 

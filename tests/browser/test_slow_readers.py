@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import new_page, running_server, server_environment
+from tests.browser.conftest import new_page, server_of_its_own
 from tests.browser.pages import open_upload_page, photo
 
 STEMS = ["ecssd_0070", "ecssd_0235", "ecssd_0003", "ecssd_0014", "ecssd_0025", "ecssd_0134"]
@@ -28,10 +28,8 @@ TIMEOUT_S = 20
 
 @pytest.fixture(scope="module")
 def patient_server(tmp_path_factory: pytest.TempPathFactory, u2netp_weights: Path) -> Iterator[str]:
-    env = server_environment(tmp_path_factory.mktemp("slow-data"), u2netp_weights.parent, 1)
-    with running_server(
-        {**env, "SLOW_CLIENT_TIMEOUT_S": str(TIMEOUT_S)}, "slow-readers.log"
-    ) as url:
+    timeout = {"SLOW_CLIENT_TIMEOUT_S": str(TIMEOUT_S)}
+    with server_of_its_own(tmp_path_factory, u2netp_weights, "slow-readers", **timeout) as url:
         yield url
 
 
