@@ -44,6 +44,9 @@ BACKOFF = (
 )
 # Bytes of a receiver's answer read before it is dropped (only its status matters).
 RESPONSE_LIMIT_BYTES = 64 * 1024
+# Deliveries share the job workers: below every image job (0, resumed ones higher), so a
+# receiver that answers slowly delays other webhooks, never anyone's images in the queue.
+WEBHOOK_PRIORITY = -10
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,7 @@ def attempt_delivery(
         outcome.error,
         delay,
     )
-    deliver_webhook.using(run_after=timezone.now() + delay).enqueue(
+    deliver_webhook.using(priority=WEBHOOK_PRIORITY, run_after=timezone.now() + delay).enqueue(
         url, payload, api_key_id, attempt + 1
     )
     return outcome
@@ -231,4 +234,5 @@ def deliver_webhook(
 def enqueue_webhook(url: str, payload: dict[str, Any], api_key_id: int | str) -> None:
     """Queue the first attempt once the surrounding transaction commits. ``payload`` must be
     JSON-serialisable."""
-    transaction.on_commit(lambda: deliver_webhook.enqueue(url, payload, api_key_id, 1))
+    first = deliver_webhook.using(priority=WEBHOOK_PRIORITY)
+    transaction.on_commit(lambda: first.enqueue(url, payload, api_key_id, 1))

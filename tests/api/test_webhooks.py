@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -22,10 +23,12 @@ from api.webhooks import (
     check_webhook_url,
     deliver,
     deliver_webhook,
+    enqueue_webhook,
     next_attempt_delay,
     sign,
     verify,
 )
+from editor.tasks import process_job
 from tests.api.local_servers import (
     answer,
     nobody_connected,
@@ -171,6 +174,31 @@ def test_a_failed_attempt_queues_the_next_after_its_back_off_without_the_secret(
     assert SECRET not in json.dumps(queued.args_kwargs)
     wait = queued.run_after - before
     assert timedelta(seconds=59) < wait < timedelta(seconds=65)
+
+
+@pytest.mark.django_db
+def test_image_jobs_waiting_run_before_any_webhook_due(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # A slow receiver keeps a worker for its whole time limit: never ahead of anyone's image.
+    with serve({"/hook": lambda h: answer(h, b"down", status=503)}) as server:
+        with django_capture_on_commit_callbacks(execute=True):
+            enqueue_webhook(server.url("/hook"), PAYLOAD, 7)  # a first attempt
+        attempt_delivery(  # fails: its retry is queued
+            server.url("/hook"), PAYLOAD, 7, SECRET, 2, policy=LOOPBACK, max_attempts=6
+        )
+    DBTaskResult.objects.update(run_after=timezone.now() - timedelta(seconds=1))  # both due
+    for n in range(3):
+        process_job.enqueue(f"job-{n}")
+
+    def next_claimed() -> str:
+        task = DBTaskResult.objects.ready().get_locked()
+        assert task is not None
+        task.claim("test")
+        return task.task_path
+
+    order = [next_claimed() for _ in range(5)]
+    assert order == [process_job.module_path] * 3 + [deliver_webhook.module_path] * 2
 
 
 @pytest.mark.django_db
