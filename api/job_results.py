@@ -20,7 +20,7 @@ from api.images import check_picture, picture, read_file
 from api.limits import check_quota, take
 from api.models import ApiJob, credits_for
 from api.options import RemoveBgForm
-from api.render import CallRender, render_in_slot, rendered_response, wants_json
+from api.render import CallRender, gone, render_in_slot, rendered_response, wants_json
 from api.request_data import RequestData, read_request
 from editor.models import Job
 
@@ -85,5 +85,8 @@ def result_response(request: HttpRequest, api_job: ApiJob) -> HttpResponse:
     except ApiError as refused:
         refused.headers = {**rate.headers(), **refused.headers}
         raise
-    charged = api_job.charge_up_to(credits_for(rendered.width * rendered.height))
+    try:
+        charged = api_job.charge_up_to(credits_for(rendered.width * rendered.height))
+    except ApiJob.DoesNotExist:  # deleted (or purged) while it rendered
+        raise gone() from None
     return rendered_response(rendered, form, key, charged, wants_json(request))

@@ -274,18 +274,28 @@ def test_delete_removes_the_image_and_its_files_and_a_second_delete_is_not_found
 
 
 @pytest.mark.usefixtures("real_weights")
+@pytest.mark.parametrize("deleted", ["before its files are read", "once it is rendered"])
 def test_a_result_whose_image_is_deleted_while_it_renders_is_not_found(
-    client: Client, key: str, photo: bytes, media: Path, monkeypatch: pytest.MonkeyPatch
+    client: Client,
+    key: str,
+    photo: bytes,
+    media: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    deleted: str,
 ) -> None:
     (job_id,) = submitted_ids(submit(client, key, {"image_file": named(photo, "dog.jpg")}))
     assert process_job.call(job_id) == "done"
     real = render.render_call
 
-    def deleted_first(call: render.CallRender) -> render.RenderedCall:
-        delete_image(Image.objects.get())  # another client's DELETE, or the purge
-        return real(call)
+    def deleting(call: render.CallRender) -> render.RenderedCall:
+        if deleted == "before its files are read":
+            delete_image(Image.objects.get())  # another client's DELETE, or the purge
+            return real(call)
+        rendered = real(call)
+        delete_image(Image.objects.get())  # before it is charged
+        return rendered
 
-    monkeypatch.setattr(render, "render_call", deleted_first)
+    monkeypatch.setattr(render, "render_call", deleting)
     refused(client.get(f"{JOBS}/{job_id}/result", **auth(key)), 404, "not_found")
     assert stored_files(media) == []
 
