@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.core.files import File
@@ -254,11 +255,19 @@ def _delete_folder(storage: Storage, folder: str) -> None:
         logger.warning("could not remove storage folder %s", folder)
 
 
-def delete_image(image: Image) -> None:
-    """Delete an image, its jobs and results, and every file they stored."""
+def delete_image(image: Image, expired_by: datetime | None = None) -> bool:
+    """Delete an image, its jobs and results, and every file they stored; with
+    ``expired_by``, only if it still expires by then (its owner may have come back since it
+    was found expired). False when it was kept."""
     folder = image_folder(image.id)
     storage = image.original.storage or default_storage
+    rows = Image.objects.filter(pk=image.pk)
+    if expired_by is not None:
+        rows = rows.filter(expires_at__lte=expired_by)
     with transaction.atomic():
-        image.delete()
+        deleted, _ = rows.delete()
+    if not deleted and expired_by is not None:
+        return False
     # After the rows: a job finishing right now finds its image gone and stores nothing.
     _delete_folder(storage, folder)
+    return True

@@ -76,11 +76,10 @@ def purge_expired(now: datetime | None = None, dry_run: bool = False) -> list[uu
     (with ``dry_run``, the ids that would go, deleting nothing)."""
     now = now or timezone.now()
     expired = list(Image.objects.filter(expires_at__lte=now).order_by("expires_at"))
-    ids = [image.id for image in expired]  # deleting an instance clears its id
-    if not dry_run:
-        for image in expired:
-            delete_image(image)
-    return ids
+    if dry_run:
+        return [image.id for image in expired]
+    # Each only if still expired: its owner may come back while earlier ones are deleted.
+    return [image.id for image in expired if delete_image(image, expired_by=now)]
 
 
 def overdue_message(limit_s: float) -> str:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
+from editor import retention
 from editor.models import Image, Job, Result
 from editor.retention import PeriodicMaintenance, purge_expired, run_maintenance
 from editor.storage_check import LOST_RESULT
@@ -101,6 +102,29 @@ def test_purge_deletes_expired_images_with_rows_and_files_and_nothing_else(
     assert list(Image.objects.all()) == [kept]
     assert stored_files(web_settings) == [f"images/{kept.id}/original.jpg"]
     assert purge_expired() == []  # idempotent
+
+
+def test_an_image_its_owner_came_back_for_during_the_purge_is_kept(
+    client: Client,
+    uploaded: Image,
+    photo: bytes,
+    web_settings: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    later = Image.objects.get(pk=upload(client, "later.jpg", photo).json()["image"])
+    expire(uploaded)
+    expire(later)
+    real = retention.delete_image
+
+    def owner_back_meanwhile(image: Image, **kwargs: object) -> bool:
+        # While the purge deletes the first, the second's owner comes back (keep_alive).
+        Image.objects.filter(pk=later.pk).update(expires_at=timezone.now() + timedelta(hours=1))
+        return real(image, **kwargs)
+
+    monkeypatch.setattr(retention, "delete_image", owner_back_meanwhile)
+    assert purge_expired() == [uploaded.id]
+    assert list(Image.objects.all()) == [later]
+    assert stored_files(web_settings) == [f"images/{later.id}/original.jpg"]
 
 
 def test_purge_command_dry_run_then_purge(client: Client, uploaded: Image, web_settings: Path):
