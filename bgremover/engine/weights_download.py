@@ -10,6 +10,7 @@ partial file never sits at the final name.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -98,6 +99,8 @@ class _Retry(Exception):
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 _CHUNK = 1 << 20
 _MAX_CONFIRM_PAGES = 3
+# A partial download nobody has written to for this long was left by a killed process.
+ABANDONED_PART_S = 3600
 _USER_AGENT = "bgremover-weights/1.0 (+https://github.com/xuebinqin/U-2-Net)"
 
 
@@ -166,6 +169,17 @@ def _transfer(
         time.sleep(backoff * 2 ** (failures - 1))
 
 
+def _remove_abandoned_parts(directory: Path, filename: str) -> None:
+    """Delete partial downloads of ``filename`` that a killed process left behind (a job's
+    engine process is killed past its time or memory limit): untouched for
+    ``ABANDONED_PART_S``, since a download in progress writes to its own all the time."""
+    stale_before = time.time() - ABANDONED_PART_S
+    for part in directory.glob(f".{filename}.*.part"):
+        with contextlib.suppress(OSError):  # gone already, or not ours to delete
+            if part.stat().st_mtime < stale_before:
+                part.unlink()
+
+
 def _resumes_at(resp: http.client.HTTPResponse, offset: int) -> bool:
     """Whether ``resp`` is a 206 whose Content-Range ("bytes 100-199/200") starts at offset."""
     content_range = resp.headers.get("Content-Range", "")
@@ -232,6 +246,7 @@ def download_weights(
 
     try:
         directory.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned_parts(directory, spec.filename)
         handle, temp_name = tempfile.mkstemp(
             prefix=f".{spec.filename}.", suffix=".part", dir=directory
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from http.cookiejar import CookieJar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -38,6 +40,23 @@ def test_download_verifies_md5_renames_atomically_and_reports_progress(
     assert seen[-1] == (len(data), len(data))
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
     assert len(seen) >= 2  # 4.6 MB arrives in 1 MB chunks
+
+
+def test_partial_downloads_a_killed_process_left_are_cleared(serve, random_u2netp, tmp_path):
+    server = serve({"u2netp.pth": random_u2netp.read_bytes()})
+    abandoned, in_progress = tmp_path / ".u2netp.pth.dead.part", tmp_path / ".u2netp.pth.live.part"
+    for part in (abandoned, in_progress):
+        part.write_bytes(b"half a file")
+    an_hour_ago = time.time() - weights_download.ABANDONED_PART_S - 1
+    os.utime(abandoned, (an_hour_ago, an_hour_ago))
+    other = tmp_path / ".u2net.pth.old.part"  # another model's: not this download's business
+    other.write_bytes(b"x")
+    os.utime(other, (an_hour_ago, an_hour_ago))
+
+    weights_download.download_weights(
+        u2netp_spec(f"{server.url}/u2netp.pth", md5_of(random_u2netp)), tmp_path
+    )
+    assert leftovers(tmp_path) == sorted([in_progress.name, other.name])
 
 
 def test_drive_virus_scan_page_is_confirmed_through_its_form(serve, random_u2netp, tmp_path):
