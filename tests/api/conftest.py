@@ -16,6 +16,10 @@ from PIL import Image as PILImage
 from tests.browser.conftest import MANAGE, running_server, server_environment
 from tests.web.client import PHOTO
 
+# Rate-limit counters start from zero in every test here too: keys of tests rolled back
+# reuse the same ids, so one test's count would fall on the next one's key.
+from tests.web.conftest import fresh_rate_limits  # noqa: F401
+
 
 @pytest.fixture(scope="session")
 def api_env(tmp_path_factory: pytest.TempPathFactory, u2netp_weights: Path) -> dict[str, str]:
