@@ -21,7 +21,7 @@ from api.request_data import RequestData, read_request
 from bgremover.engine import render_options as parse
 from bgremover.engine.compose import Background
 from bgremover.engine.errors import OptionsError
-from bgremover.engine.layout import Canvas
+from bgremover.engine.layout import Canvas, plan_layout
 from bgremover.engine.pipeline import RenderOptions
 from editor.forms import FirstErrorMixin
 from editor.models import Job
@@ -158,12 +158,11 @@ class RemoveBgForm(FirstErrorMixin, forms.Form):
         return parse.parse_format(self.cleaned_data["format"], transparent=not background.opaque)
 
     def output_pixels(self, width: int, height: int) -> int:
-        """About how many pixels the result has, for the quota check before the work."""
+        """How many pixels the result has at most, for the quota check before the work: the
+        layout of the whole photo on the canvas asked for (a crop only makes it smaller)."""
         canvas: Canvas = self.cleaned_data["canvas"]
-        if canvas.kind == "pixels":
-            width, height = canvas.width, canvas.height
-        cap = self.cleaned_data["size"]
-        return width * height if cap is None else min(cap, width * height)
+        plan = plan_layout(width, height, None, canvas=canvas, max_pixels=self.cleaned_data["size"])
+        return plan.width * plan.height
 
     def reported_type(self) -> str:
         """X-Type: what the caller said the photo shows (this server does not classify)."""

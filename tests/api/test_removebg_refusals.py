@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -185,6 +186,16 @@ def test_quota_refuses_before_any_work(client: Client) -> None:
         post(client, key.text, {"image_file": photo_file()}), 402, "insufficient_credits"
     )
     assert "0.25" in title  # what the image would cost
+    nothing_stored()
+
+
+def test_the_quota_check_counts_the_canvas_the_result_will_have(client: Client) -> None:
+    key = ApiKey.create("poor", monthly_quota=1)
+    key.key.charge(Decimal("0.5"))
+    # 400×300 alone is a preview's price (0.25); padded to 1:20 it is 400×8000 (1 credit).
+    tall = {"image_file": photo_file(png(400, 300)), "canvas": "1:20"}
+    title = refused(post(client, key.text, tall), 402, "insufficient_credits")
+    assert "this image costs 1 and the key has 0.5" in title, title
     nothing_stored()
 
 
