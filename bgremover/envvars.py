@@ -19,12 +19,15 @@ def envbool(name: str, default: str) -> bool:
     return os.getenv(name, default).strip().lower() in ("1", "true", "yes", "on")
 
 
-def envint(name: str, default: str) -> int:
+def envint(name: str, default: str, minimum: int | None = None) -> int:
     value = os.getenv(name, default)
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {number}")
+    return number
 
 
 def envlist(name: str, default: str) -> list[str]:
@@ -48,12 +51,10 @@ def engine_variables() -> EngineVariables:
     """BGREMOVER_DEVICE, BGREMOVER_PRECISION, BGREMOVER_TORCH_THREADS and
     BGREMOVER_WEIGHTS_URL, read and checked."""
     threads = (
-        envint("BGREMOVER_TORCH_THREADS", "")
+        envint("BGREMOVER_TORCH_THREADS", "", minimum=1)
         if os.getenv("BGREMOVER_TORCH_THREADS", "").strip()
         else None
     )
-    if threads is not None and threads < 1:
-        raise ConfigError(f"BGREMOVER_TORCH_THREADS must be at least 1, got {threads}")
     return EngineVariables(
         device=os.getenv("BGREMOVER_DEVICE", "").strip() or "auto",
         precision=os.getenv("BGREMOVER_PRECISION", "").strip().lower() or "auto",

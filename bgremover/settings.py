@@ -14,7 +14,7 @@ import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -29,9 +29,9 @@ def _improperly_configured(read: Callable[..., _T]) -> Callable[..., _T]:
     ImproperlyConfigured, the message unchanged."""
 
     @functools.wraps(read)
-    def checked(*args: str) -> _T:
+    def checked(*args: Any, **kwargs: Any) -> _T:
         try:
-            return read(*args)
+            return read(*args, **kwargs)
         except envvars.ConfigError as exc:
             raise ImproperlyConfigured(str(exc)) from exc
 
@@ -266,11 +266,7 @@ WEBSOCKET_MAX_PER_ADDRESS = envint("WEBSOCKET_MAX_PER_ADDRESS", "60")
 WEBSOCKET_IDLE_TIMEOUT_S = envint("WEBSOCKET_IDLE_TIMEOUT_S", "300")
 # A client that takes none of a streamed response (a ZIP) for this long is disconnected; while
 # it reads slowly, the response waits for it (editor.slow_readers).
-SLOW_CLIENT_TIMEOUT_S = envint("SLOW_CLIENT_TIMEOUT_S", "300")
-if SLOW_CLIENT_TIMEOUT_S < 1:
-    raise ImproperlyConfigured(
-        f"SLOW_CLIENT_TIMEOUT_S must be at least 1, got {SLOW_CLIENT_TIMEOUT_S}"
-    )
+SLOW_CLIENT_TIMEOUT_S = envint("SLOW_CLIENT_TIMEOUT_S", "300", minimum=1)
 
 REDIS_URL = os.getenv("REDIS_URL", "")
 # Seconds a read from Redis may take. channels-redis waits for messages with a blocking pop of
@@ -366,9 +362,7 @@ HEAVY_WAIT_S = envint("HEAVY_WAIT_S", "10")
 # against RATE_LIMIT_DOWNLOADS and is rendered in a heavy-operation slot of its own.
 ZIP_MAX_IMAGES = envint("ZIP_MAX_IMAGES", "200")
 # Images one gallery page lists: its size and cost stay the same however many one owner keeps.
-GALLERY_PAGE_SIZE = envint("GALLERY_PAGE_SIZE", "60")
-if GALLERY_PAGE_SIZE < 1:
-    raise ImproperlyConfigured(f"GALLERY_PAGE_SIZE must be at least 1, got {GALLERY_PAGE_SIZE}")
+GALLERY_PAGE_SIZE = envint("GALLERY_PAGE_SIZE", "60", minimum=1)
 # Per-owner rate limits, "COUNT/PERIOD" (PERIOD: s, m, h or d, e.g. 10m) or "off". Counted in
 # Django's cache: the default in-memory cache counts per server process.
 RATE_LIMIT_UPLOADS = os.getenv("RATE_LIMIT_UPLOADS", "60/10m")
