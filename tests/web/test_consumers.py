@@ -108,6 +108,18 @@ async def accepted(socket: WebsocketCommunicator) -> dict[str, Any]:
     return await socket.receive_json_from(timeout=10)
 
 
+def running_job(percent: int) -> Job:
+    """owner-a's job, running under RUN in the segmenting stage at ``percent``."""
+    return make_job(
+        "owner-a", run_token=RUN, status=Job.Status.RUNNING, stage="segmenting", percent=percent
+    )
+
+
+async def reporter_of(job: Job) -> ProgressReporter:
+    """The worker's progress helper for ``job`` (as it runs it, under RUN)."""
+    return ProgressReporter(await database_sync_to_async(Job.objects.get)(pk=job.pk), token=RUN)
+
+
 async def closed_with(socket: WebsocketCommunicator, timeout: float = 10) -> int:
     """Waits for the server to close the socket; returns the close code."""
     message = await socket.receive_output(timeout)
@@ -312,9 +324,7 @@ def test_origins_are_normalised() -> None:
 
 
 def test_late_subscriber_gets_current_state_first_then_events() -> None:
-    job = make_job(
-        "owner-a", run_token=RUN, status=Job.Status.RUNNING, stage="segmenting", percent=40
-    )
+    job = running_job(40)
     cookie = session_cookie("owner-a")
 
     async def scenario() -> None:
@@ -327,9 +337,7 @@ def test_late_subscriber_gets_current_state_first_then_events() -> None:
         assert first["finished"] is False
 
         # A worker reports progress through the real reporter (DB row + channel group).
-        reporter = ProgressReporter(
-            await database_sync_to_async(Job.objects.get)(pk=job.pk), token=RUN
-        )
+        reporter = await reporter_of(job)
         await database_sync_to_async(reporter)("matting", 0.7)
         event = await socket.receive_json_from(timeout=5)
         assert (event["stage"], event["percent"]) == ("matting", 70)
@@ -371,18 +379,14 @@ def test_subscriber_after_the_end_still_learns_the_outcome() -> None:
 
 
 def test_an_event_after_the_session_ended_is_not_forwarded() -> None:
-    job = make_job(
-        "owner-a", run_token=RUN, status=Job.Status.RUNNING, stage="segmenting", percent=40
-    )
+    job = running_job(40)
     cookie = session_cookie("owner-a")
 
     async def scenario() -> None:
         socket = communicator(job.id, cookie)
         await accepted(socket)
         await database_sync_to_async(lambda: Session.objects.all().delete())()
-        reporter = ProgressReporter(
-            await database_sync_to_async(Job.objects.get)(pk=job.pk), token=RUN
-        )
+        reporter = await reporter_of(job)
         await database_sync_to_async(reporter)("matting", 0.7)
         assert await closed_with(socket) == CLOSE_POLICY_VIOLATION
         await socket.disconnect()
@@ -391,9 +395,7 @@ def test_an_event_after_the_session_ended_is_not_forwarded() -> None:
 
 
 def test_an_event_for_another_job_is_not_forwarded() -> None:
-    job = make_job(
-        "owner-a", run_token=RUN, status=Job.Status.RUNNING, stage="segmenting", percent=40
-    )
+    job = running_job(40)
     other = make_job("owner-b", status=Job.Status.RUNNING, stage="matting", percent=80)
     cookie = session_cookie("owner-a")
 
@@ -511,9 +513,7 @@ def test_the_counter_is_safe_across_threads() -> None:
 
 
 def test_whatever_a_client_sends_is_ignored_and_the_socket_goes_on() -> None:
-    job = make_job(
-        "owner-a", run_token=RUN, status=Job.Status.RUNNING, stage="segmenting", percent=0
-    )
+    job = running_job(0)
     cookie = session_cookie("owner-a")
 
     async def scenario() -> None:
@@ -522,9 +522,7 @@ def test_whatever_a_client_sends_is_ignored_and_the_socket_goes_on() -> None:
         # Not JSON, nested past Python's recursion limit, and binary: none is read.
         for frame in ({"text_data": "{nope"}, {"text_data": "[" * 100_000}, {"bytes_data": b"\0"}):
             await socket.send_to(**frame)
-        reporter = ProgressReporter(
-            await database_sync_to_async(Job.objects.get)(pk=job.pk), token=RUN
-        )
+        reporter = await reporter_of(job)
         await database_sync_to_async(reporter)("matting", 0.5)
         assert (await socket.receive_json_from(timeout=5))["percent"] == 50
         await socket.disconnect()
@@ -566,17 +564,13 @@ def test_a_socket_the_server_has_sent_nothing_on_is_closed(settings: Any) -> Non
 
 def test_events_keep_a_socket_open_past_the_idle_timeout(settings: Any) -> None:
     settings.WEBSOCKET_IDLE_TIMEOUT_S = 1.5
-    job = make_job(
-        "owner-a", run_token=RUN, status=Job.Status.RUNNING, stage="segmenting", percent=0
-    )
+    job = running_job(0)
     cookie = session_cookie("owner-a")
 
     async def scenario() -> None:
         socket = communicator(job.id, cookie)
         await accepted(socket)
-        reporter = ProgressReporter(
-            await database_sync_to_async(Job.objects.get)(pk=job.pk), token=RUN
-        )
+        reporter = await reporter_of(job)
         opened = time.monotonic()
         for step in range(1, 10):  # an event every 0.35 s: 3.15 s, twice the timeout
             await asyncio.sleep(0.35)
@@ -608,9 +602,7 @@ def test_no_idle_timeout_when_it_is_0(settings: Any) -> None:
 
 
 def test_reporter_throttles_database_writes() -> None:
-    job = make_job(
-        "owner-a", run_token=RUN, status=Job.Status.RUNNING, stage="segmenting", percent=10
-    )
+    job = running_job(10)
     reporter = ProgressReporter(job, token=RUN)
     reporter("segmenting", 0.12)  # same stage, +2 %: not written
     assert Job.objects.get(pk=job.pk).percent == 10
